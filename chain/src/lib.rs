@@ -1,1 +1,37 @@
-//! chain
+//! The chain: the deployment's configuration as an ordered log of events.
+//!
+//! `tok` appends events, nodes poll for new ones and fold them into a
+//! [`State`]. No network I/O lives here; the etcd backend comes later behind
+//! the same [`Store`] trait. See `README.md` for the file format, locking,
+//! durability and compaction rules.
+//!
+//! - [`event`]: what can happen ([`Event`]), extensible, JSON-tagged.
+//! - [`validate`]: the shape of ids, secrets, names, subnets, addresses.
+//! - [`state`]: the fold ([`State`]) and its lookups.
+//! - [`store`]: the [`Store`] trait, [`Cursor`], [`Batch`], polling.
+//! - [`follow`]: a subscriber's cursor + state, `reset` handled ([`Follower`]).
+//! - [`file_store`]: the embedded backend ([`FileStore`]), built on
+//!   [`format`](mod@format) (bytes on disk), `liveness` (which records compaction
+//!   keeps) and `files` (locks, modes, atomic replace).
+//! - [`mem_store`]: an in-memory [`Store`] for other crates' tests.
+
+pub mod error;
+pub mod event;
+pub mod file_store;
+mod files;
+pub mod follow;
+pub mod format;
+mod liveness;
+pub mod mem_store;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use event::Event;
+pub use file_store::{FileStore, Options};
+pub use follow::{Follower, Update};
+pub use mem_store::MemoryStore;
+pub use state::{Applied, Ignored, Key, Network, Node, State};
+pub use store::{Batch, Cursor, Store, POLL_INTERVAL};
+pub use validate::InvalidEvent;

@@ -1,1 +1,225 @@
-fn main() {}
+//! `tok`: the atenet user CLI. Admin commands write the chain in the data
+//! directory; `tok status` asks the running nodes; `tok connect` joins this
+//! machine to a network through a tap device. See README.md.
+
+mod admin;
+mod cidr;
+mod connect;
+mod data_dir;
+mod status;
+mod table;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tok",
+    version,
+    about = "atenet CLI: manage networks and access keys, show node status, connect this machine with a tap",
+    after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the chain lives: shared by every admin command.
+#[derive(Debug, Args)]
+struct DataDirArg {
+    /// Data directory of the embedded chain (the same one `atenet serve` uses).
+    /// Default: /var/lib/atenet as root, else $HOME/.local/state/atenet.
+    #[arg(long, global = true, value_name = "DIR", env = "ATENET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, list and configure networks.
+    Network {
+        #[command(flatten)]
+        dir: DataDirArg,
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Issue, list and revoke access keys of a network.
+    Key {
+        #[command(flatten)]
+        dir: DataDirArg,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Show running nodes, their peers, networks, clients and drop counters.
+    Status {
+        #[command(flatten)]
+        dir: DataDirArg,
+        /// Print each node's raw JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join this machine to a network: create a tap and carry its frames to a node.
+    Connect(connect::ConnectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum NetworkCommand {
+    /// Create a network; prints its id.
+    Create {
+        /// Unique name, e.g. `office`.
+        name: String,
+        /// The network's IPv4 subnet, e.g. 10.1.2.0/24 (may not overlap another network).
+        #[arg(long, value_name = "CIDR")]
+        subnet: String,
+    },
+    /// List networks.
+    List,
+    /// Change a setting: mtu 576..=9000, lease-time 1h, nat on|off, ipv6-prefix fd00:1::/64.
+    Set {
+        /// Network name or id.
+        network: String,
+        /// mtu, lease-time, nat or ipv6-prefix.
+        setting: String,
+        value: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Issue a new access key; prints the `ate1...` string to give to `tok connect --key`.
+    Issue {
+        /// Network name or id.
+        network: String,
+        /// Who or what the key is for (shown by `tok key list`), e.g. `alice-laptop`.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+    /// List a network's key ids and whether they are revoked (never the secrets).
+    List {
+        /// Network name or id.
+        network: String,
+    },
+    /// Revoke a key: its sessions end on every node and new ones are refused.
+    Revoke {
+        /// Network name or id.
+        network: String,
+        /// Key id (8 hex digits, as `tok key list` shows).
+        key_id: String,
+    },
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Network { dir, command } => {
+            let dir = data_dir::resolve(dir.data_dir)?;
+            match command {
+                NetworkCommand::Create { name, subnet } => {
+                    admin::network::create(&dir, &name, &subnet)
+                }
+                NetworkCommand::List => admin::network::list(&dir),
+                NetworkCommand::Set {
+                    network,
+                    setting,
+                    value,
+                } => admin::network::set(&dir, &network, &setting, &value),
+            }
+        }
+        Command::Key { dir, command } => {
+            let dir = data_dir::resolve(dir.data_dir)?;
+            match command {
+                KeyCommand::Issue { network, label } => {
+                    admin::key::issue(&dir, &network, label.as_deref())
+                }
+                KeyCommand::List { network } => admin::key::list(&dir, &network),
+                KeyCommand::Revoke { network, key_id } => {
+                    admin::key::revoke(&dir, &network, &key_id)
+                }
+            }
+        }
+        Command::Status { dir, json } => status::run(&data_dir::resolve(dir.data_dir)?, json),
+        Command::Connect(args) => connect::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_the_documented_commands() {
+        let p =
+            |args: &[&str]| Cli::try_parse_from(std::iter::once("tok").chain(args.iter().copied()));
+        assert!(p(&["network", "create", "office", "--subnet", "10.1.2.0/24"]).is_ok());
+        assert!(p(&[
+            "network",
+            "create",
+            "office",
+            "--subnet",
+            "10.1.2.0/24",
+            "--data-dir",
+            "/tmp/x"
+        ])
+        .is_ok());
+        assert!(p(&["network", "--data-dir", "/tmp/x", "list"]).is_ok());
+        assert!(p(&["network", "set", "office", "mtu", "1380"]).is_ok());
+        assert!(p(&["key", "issue", "office"]).is_ok());
+        assert!(p(&["key", "list", "office"]).is_ok());
+        assert!(p(&["key", "revoke", "office", "0badc0de"]).is_ok());
+        assert!(p(&["status", "--json"]).is_ok());
+        assert!(p(&[
+            "connect",
+            "198.18.0.1:7370,198.18.0.2",
+            "--key",
+            "ate1x",
+            "--tap",
+            "t1",
+            "--address",
+            "10.1.2.5/24",
+            "--mtu",
+            "1400"
+        ])
+        .is_ok());
+        assert!(p(&["connect", "198.18.0.1", "--key", "ate1x", "--mtu", "9000"]).is_err());
+        assert!(p(&["connect", "198.18.0.1"]).is_err(), "--key is required");
+        assert!(
+            p(&["network", "create", "office"]).is_err(),
+            "--subnet is required"
+        );
+        assert!(p(&[
+            "connect",
+            "198.18.0.1",
+            "--key",
+            "k",
+            "--address",
+            "10.1.2.5"
+        ])
+        .is_err());
+    }
+}

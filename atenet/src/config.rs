@@ -1,0 +1,219 @@
+//! The command line (`atenet serve ...`) and the defaults it resolves to.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::host;
+
+/// The UDP port a node listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7370;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "atenet",
+    version,
+    about = "atenet node: a distributed virtual Ethernet switch and VPN"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node: carry encrypted Ethernet between `tok connect` clients
+    /// and the other nodes that share this node's chain.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+#[allow(clippy::struct_field_names)]
+pub struct ServeArgs {
+    /// Directory of the embedded chain and of the status sockets.
+    /// Default: $ATENET_DATA_DIR, else /var/lib/atenet when run as root,
+    /// else $HOME/.local/state/atenet.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// UDP address to listen on for clients and peer nodes.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7370")]
+    pub listen: SocketAddr,
+
+    /// Address other nodes use to reach this one (written to the chain).
+    /// Default: the listen address when it is not a wildcard, otherwise
+    /// the first non-loopback IPv4 address of the host with the listen port.
+    #[arg(long, value_name = "ADDR")]
+    pub advertise: Option<SocketAddr>,
+
+    /// Serve Prometheus metrics over HTTP on this TCP address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+
+    /// Not supported yet by this build (etcd backend).
+    #[arg(long, value_name = "URL", hide = true)]
+    pub store: Option<String>,
+
+    /// Not supported yet by this build (browser clients over wss).
+    #[arg(long, value_name = "ADDR", hide = true)]
+    pub wss: Option<String>,
+
+    /// Not supported yet by this build (DNS).
+    #[arg(long, value_name = "ADDR", hide = true)]
+    pub dns: Vec<String>,
+
+    /// Not supported yet by this build (configuration file).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// What `atenet serve` runs with, every default resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub advertise: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    /// Resolves defaults from the environment and the host.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let unsupported = [
+            ("--store", self.store.is_some()),
+            ("--wss", self.wss.is_some()),
+            ("--dns", !self.dns.is_empty()),
+            ("--config", self.config.is_some()),
+        ];
+        if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
+            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --listen, --advertise, --metrics");
+        }
+        let data_dir = match self.data_dir {
+            Some(dir) => dir,
+            None => default_data_dir(
+                std::env::var_os("ATENET_DATA_DIR").map(PathBuf::from),
+                host::euid() == 0,
+                std::env::var_os("HOME").map(PathBuf::from),
+            )?,
+        };
+        let advertise = match self.advertise {
+            Some(addr) => addr,
+            None => {
+                default_advertise(self.listen, host::first_non_loopback_ipv4().map(IpAddr::V4))?
+            }
+        };
+        if advertise.ip().is_unspecified() || advertise.port() == 0 {
+            bail!("--advertise {advertise} cannot be reached by other nodes; give an address with a host and a port, e.g. 198.18.0.1:{DEFAULT_PORT}");
+        }
+        Ok(Config {
+            data_dir,
+            listen: self.listen,
+            advertise,
+            metrics: self.metrics,
+        })
+    }
+}
+
+/// `$ATENET_DATA_DIR`, else `/var/lib/atenet` for root, else
+/// `$HOME/.local/state/atenet`.
+pub fn default_data_dir(
+    env: Option<PathBuf>,
+    is_root: bool,
+    home: Option<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = env.filter(|dir| !dir.as_os_str().is_empty()) {
+        return Ok(dir);
+    }
+    if is_root {
+        return Ok(PathBuf::from("/var/lib/atenet"));
+    }
+    let home = home
+        .filter(|home| !home.as_os_str().is_empty())
+        .context("no --data-dir, ATENET_DATA_DIR or HOME: give --data-dir DIR")?;
+    Ok(home.join(".local/state/atenet"))
+}
+
+/// The listen address when it names a host; behind a wildcard, the host's
+/// first non-loopback IPv4 address with the listen port.
+pub fn default_advertise(
+    listen: SocketAddr,
+    host_ip: Option<IpAddr>,
+) -> anyhow::Result<SocketAddr> {
+    if !listen.ip().is_unspecified() {
+        return Ok(listen);
+    }
+    let ip = host_ip.context(
+        "--listen is a wildcard and the host has no non-loopback IPv4 address: give --advertise ADDR",
+    )?;
+    Ok(SocketAddr::new(ip, listen.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_defaults_in_documented_order() {
+        let env = Some(PathBuf::from("/srv/ate"));
+        let home = Some(PathBuf::from("/home/u"));
+        assert_eq!(
+            default_data_dir(env, true, home.clone()).unwrap(),
+            PathBuf::from("/srv/ate")
+        );
+        assert_eq!(
+            default_data_dir(None, true, home.clone()).unwrap(),
+            PathBuf::from("/var/lib/atenet")
+        );
+        assert_eq!(
+            default_data_dir(None, false, home).unwrap(),
+            PathBuf::from("/home/u/.local/state/atenet")
+        );
+        assert!(default_data_dir(None, false, None).is_err());
+    }
+
+    #[test]
+    fn advertise_defaults_to_listen_or_host_address() {
+        let listen: SocketAddr = "198.18.0.1:7370".parse().unwrap();
+        assert_eq!(default_advertise(listen, None).unwrap(), listen);
+        let wildcard: SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        let host: IpAddr = "192.0.2.5".parse().unwrap();
+        assert_eq!(
+            default_advertise(wildcard, Some(host)).unwrap(),
+            "192.0.2.5:9000".parse().unwrap()
+        );
+        assert!(default_advertise(wildcard, None).is_err());
+    }
+
+    #[test]
+    fn later_flags_are_refused_with_a_message() {
+        let cli = Cli::try_parse_from([
+            "atenet",
+            "serve",
+            "--wss",
+            "0.0.0.0:443",
+            "--advertise",
+            "192.0.2.1:7370",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("--wss"), "{err}");
+    }
+
+    #[test]
+    fn help_mentions_defaults() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("/var/lib/atenet") && help.contains("0.0.0.0:7370"),
+            "{help}"
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The atenet node: the edge that moves bytes between UDP sockets and the
+//! Sans-IO cores (`vswitch` sessions and switches, the `chain`).
+//!
+//! Table of contents:
+//! - startup and the node task: [`config`] (command line), [`bootstrap`]
+//!   (first run), [`node`] (start, event loop, shutdown), [`host`] (routes,
+//!   addresses);
+//! - the data path: [`udp`] (datagram in, frames out), [`network`]
+//!   (switch + ports per network), [`clients`], [`peers`], [`sessions`]
+//!   (session lifecycle);
+//! - the chain: [`chain_sync`] (store polling, reconcile);
+//! - observability: [`status`] (Unix socket JSON for `tok status`),
+//!   [`metrics`] (Prometheus text), [`report`] (the snapshot both show).
+
+pub mod bootstrap;
+pub mod chain_sync;
+pub mod clients;
+pub mod config;
+pub mod host;
+pub mod metrics;
+pub mod network;
+pub mod node;
+pub mod peers;
+mod report;
+mod sessions;
+pub mod status;
+mod udp;
+
+pub use config::{Cli, Command, Config};
+pub use node::{start, NodeHandle, Running};

@@ -1,0 +1,376 @@
+//! The node: startup, the one task that owns every session and switch, and
+//! clean shutdown.
+//!
+//! One task owns the [`Endpoint`], the switches and the tables, so the data
+//! path takes no lock. Everything else talks to it by message: the chain
+//! follower publishes states on a `watch`, the status socket and the metrics
+//! responder ask for a [`Snapshot`] over an `mpsc`. Shutdown is a `watch`
+//! turned true (mini-redis style); the node then tells every session
+//! "leave", writes `NodeLeft` and returns.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use chain::{Event, FileStore, State, Store};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use vswitch::endpoint::{Endpoint, EndpointConfig};
+use vswitch::key::{AccessKey, ChainId, KeyId};
+use vswitch::port::PortId;
+use vswitch::wire::SessionId;
+
+use crate::clients::Client;
+use crate::config::Config;
+use crate::network::Network;
+use crate::peers::{NodeId, Peers};
+use crate::status::{self, Counters, Snapshot, StatusSocket};
+use crate::{bootstrap, chain_sync, metrics};
+
+/// Size of every packet buffer: more than the largest sealed packet.
+pub(crate) const PACKET_BUF: usize = 2048;
+/// How often peers are (re)connected and their reachability checked.
+const PEER_TICK: Duration = Duration::from_millis(250);
+/// Pending snapshot requests (status readers, scrapes) before they wait.
+const QUERY_QUEUE: usize = 32;
+
+/// What a session is to this node.
+#[derive(Debug)]
+pub(crate) enum Attached {
+    Client(Client),
+    Peer {
+        network: ChainId,
+        node: NodeId,
+        port: PortId,
+    },
+}
+
+/// A cheap handle to ask the running node for its status.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    queries: mpsc::Sender<oneshot::Sender<Snapshot>>,
+}
+
+impl NodeHandle {
+    /// The node's current status; `None` once it has stopped.
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.queries.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A node that has started: its addresses, the first-run key if it made
+/// one, and the means to stop it.
+#[derive(Debug)]
+pub struct Running {
+    pub node_id: NodeId,
+    pub local_addr: SocketAddr,
+    pub advertise: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    /// The access key of network `default` when this run created it.
+    pub first_key: Option<AccessKey>,
+    pub handle: NodeHandle,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// The line a user pastes to connect a machine with the first-run key.
+    pub fn connect_line(&self) -> Option<String> {
+        self.first_key
+            .as_ref()
+            .map(|key| format!("tok connect {} --key {key}", self.advertise))
+    }
+
+    /// Stops the node (sessions told "leave", `NodeLeft` written).
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("node task panicked")?
+    }
+
+    /// Stops the node without telling anyone, like SIGKILL: no "leave", no
+    /// `NodeLeft`, the status socket left behind. For tests of failure.
+    pub fn kill(self) {
+        self.task.abort();
+    }
+
+    /// Runs until `signal` completes, then shuts down.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+/// The state the node task owns.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) id: NodeId,
+    pub(crate) listen: SocketAddr,
+    pub(crate) advertise: SocketAddr,
+    pub(crate) started: Instant,
+    pub(crate) socket: UdpSocket,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) rng: StdRng,
+    pub(crate) networks: HashMap<ChainId, Network>,
+    /// Keys registered in the endpoint (node keys and live client keys).
+    pub(crate) keys: HashSet<(ChainId, KeyId)>,
+    pub(crate) sessions: HashMap<SessionId, Attached>,
+    pub(crate) peers: Peers,
+    pub(crate) counters: Counters,
+    /// Egress ports of the frame being forwarded (reused, never shrunk).
+    pub(crate) egress: Vec<PortId>,
+    /// Where packets are sealed before sending (reused).
+    pub(crate) tx: Box<[u8; PACKET_BUF]>,
+    /// Where the endpoint writes handshake replies (reused).
+    pub(crate) reply: Box<[u8; PACKET_BUF]>,
+    /// Sealed packets the synchronous handlers left to send (hellos, leaves).
+    pub(crate) queued: Vec<(Vec<u8>, SocketAddr)>,
+    pub(crate) last_mac_sweep: Instant,
+}
+
+/// Opens the chain, runs the first-run bootstrap, binds every socket and
+/// starts the node's tasks.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("setting mode 0700 on {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(
+        FileStore::open(&config.data_dir)
+            .with_context(|| format!("opening the chain in {}", config.data_dir.display()))?,
+    );
+    let mut rng = StdRng::from_entropy();
+    let first_key = {
+        let store = Arc::clone(&store);
+        let mut rng = StdRng::from_rng(&mut rng).context("seeding a generator")?;
+        tokio::task::spawn_blocking(move || bootstrap::bootstrap(store.as_ref(), &mut rng))
+            .await
+            .context("bootstrap task panicked")??
+    };
+
+    let socket = UdpSocket::bind(config.listen)
+        .await
+        .with_context(|| format!("binding UDP {} (--listen)", config.listen))?;
+    let local_addr = socket.local_addr()?;
+    let mut advertise = config.advertise;
+    if advertise.port() == 0 {
+        advertise.set_port(local_addr.port());
+    }
+    let metrics_listener = match config.metrics {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding TCP {addr} (--metrics)"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+
+    let id = NodeId(rng.next_u64());
+    status::remove_stale_sockets(&config.data_dir);
+    let status_socket = StatusSocket::bind(&config.data_dir, &id.to_string())
+        .with_context(|| format!("binding the status socket in {}", config.data_dir.display()))?;
+    append(
+        &store,
+        Event::NodeJoined {
+            node_id: id.to_string(),
+            advertise: vec![advertise.to_string()],
+            at_ms: unix_ms(),
+        },
+    )
+    .await
+    .context("writing NodeJoined to the chain")?;
+    tracing::info!(node = %id, listen = %local_addr, %advertise, "node started");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (state_tx, state_rx) = watch::channel(Arc::new(State::default()));
+    let (query_tx, query_rx) = mpsc::channel(QUERY_QUEUE);
+    let handle = NodeHandle { queries: query_tx };
+
+    tokio::spawn(chain_sync::follow(
+        Arc::clone(&store),
+        state_tx,
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(status_socket.serve(handle.clone(), shutdown_rx.clone()));
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(metrics::serve(
+            listener,
+            handle.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+
+    let node = Node {
+        id,
+        listen: local_addr,
+        advertise,
+        started: Instant::now(),
+        socket,
+        endpoint: Endpoint::new(EndpointConfig::default()),
+        rng,
+        networks: HashMap::new(),
+        keys: HashSet::new(),
+        sessions: HashMap::new(),
+        peers: Peers::default(),
+        counters: Counters::default(),
+        egress: Vec::with_capacity(64),
+        tx: Box::new([0; PACKET_BUF]),
+        reply: Box::new([0; PACKET_BUF]),
+        queued: Vec::new(),
+        last_mac_sweep: Instant::now(),
+    };
+    let task = tokio::spawn(async move {
+        let mut node = node;
+        node.run(state_rx, query_rx, shutdown_rx).await;
+        node.leave_all().await;
+        let left = append(
+            &store,
+            Event::NodeLeft {
+                node_id: id.to_string(),
+            },
+        )
+        .await;
+        tracing::info!(node = %id, "node stopped");
+        left.context("writing NodeLeft to the chain")
+    });
+
+    Ok(Running {
+        node_id: id,
+        local_addr,
+        advertise,
+        metrics_addr,
+        first_key,
+        handle,
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+/// Appends on the blocking pool (the file store fsyncs).
+async fn append(store: &Arc<dyn Store>, event: Event) -> anyhow::Result<()> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || store.append(&event))
+        .await
+        .context("chain append task panicked")??;
+    Ok(())
+}
+
+/// Completes once `shutdown` is true (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`: drop it here.
+    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+impl Node {
+    /// The event loop: datagrams, timers, chain states and status queries,
+    /// until shutdown.
+    async fn run(
+        &mut self,
+        mut states: watch::Receiver<Arc<State>>,
+        mut queries: mpsc::Receiver<oneshot::Sender<Snapshot>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut rx = Box::new([0u8; PACKET_BUF]);
+        let mut peer_tick = tokio::time::interval(PEER_TICK);
+        peer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let timer = self.endpoint.poll_timeout().map_or_else(
+                || tokio::time::Instant::now() + PEER_TICK,
+                tokio::time::Instant::from_std,
+            );
+            tokio::select! {
+                biased;
+                () = crate::node::stopped(&mut shutdown) => return,
+                received = self.socket.recv_from(&mut rx[..]) => match received {
+                    Ok((len, from)) => {
+                        self.on_datagram(Instant::now(), from, &mut rx[..len]).await;
+                        // Drain what else is queued before looking at timers.
+                        for _ in 0..64 {
+                            let Ok((len, from)) = self.socket.try_recv_from(&mut rx[..]) else { break };
+                            self.on_datagram(Instant::now(), from, &mut rx[..len]).await;
+                        }
+                    }
+                    Err(err) => tracing::debug!(%err, "UDP receive failed"),
+                },
+                () = tokio::time::sleep_until(timer) => {
+                    self.endpoint.handle_timeout(Instant::now());
+                    self.drain_endpoint_events(Instant::now()).await;
+                }
+                _ = peer_tick.tick() => self.on_peer_tick(Instant::now()).await,
+                changed = states.changed() => {
+                    if changed.is_err() {
+                        if !*shutdown.borrow() {
+                            tracing::error!("chain sync stopped; shutting down");
+                        }
+                        return;
+                    }
+                    let state = Arc::clone(&states.borrow_and_update());
+                    self.reconcile(&state, Instant::now()).await;
+                }
+                Some(reply) = queries.recv() => {
+                    let _ = reply.send(self.snapshot(Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Ends a session: its port (and learned MACs) go, and for a peer the
+    /// link is retried later. Safe to call for a session already gone.
+    pub(crate) fn detach(&mut self, session: SessionId, now: Instant, why: &str) {
+        self.endpoint.remove_session(session);
+        let Some(attached) = self.sessions.remove(&session) else {
+            return;
+        };
+        match attached {
+            Attached::Client(client) => {
+                if let Some(network) = self.networks.get_mut(&client.network) {
+                    network.detach(client.port);
+                }
+                tracing::info!(%session, key = %client.key_id, why, "client session ended");
+            }
+            Attached::Peer {
+                network,
+                node,
+                port,
+            } => {
+                if let Some(net) = self.networks.get_mut(&network) {
+                    net.detach(port);
+                }
+                self.peers.session_down(network, node, session, now);
+                tracing::info!(%session, peer = %node, why, "peer session ended");
+            }
+        }
+    }
+
+    /// Tells every session "leave" (clean shutdown).
+    async fn leave_all(&mut self) {
+        let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for session in sessions {
+            self.send_leave(session).await;
+        }
+    }
+
+    fn snapshot(&self, now: Instant) -> Snapshot {
+        crate::report::snapshot(self, now)
+    }
+}

@@ -1,0 +1,102 @@
+//! The node's status as one [`Snapshot`], for `tok status` and metrics.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::node::{Attached, Node};
+use crate::sessions::UNREACHABLE_AFTER;
+use crate::status::{ClientStatus, NetworkStatus, PeerStatus, Snapshot, STATUS_VERSION};
+
+fn millis_since(now: Instant, then: Instant) -> u64 {
+    now.saturating_duration_since(then).as_millis() as u64
+}
+
+pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
+    let network_id = |chain: &vswitch::key::ChainId| hex::encode(chain.0);
+    let mut networks: Vec<NetworkStatus> = node
+        .networks
+        .values()
+        .map(|net| NetworkStatus {
+            id: network_id(&net.id),
+            name: net.name.clone(),
+            subnet: net.subnet.clone(),
+            ports: net.port_count(),
+        })
+        .collect();
+    networks.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut peers: Vec<PeerStatus> = node
+        .peers
+        .links()
+        .map(|((chain, peer), link)| {
+            let heard = link
+                .session
+                .and_then(|session| node.endpoint.session_info(session))
+                .map(|info| info.last_heard);
+            let addr = link
+                .session
+                .and_then(|session| node.remote_of(session))
+                .or_else(|| node.peers.first_addr(peer));
+            PeerStatus {
+                node_id: peer.to_string(),
+                network: network_id(&chain),
+                addr: addr.map(|addr| addr.to_string()).unwrap_or_default(),
+                connected: link.session.is_some(),
+                reachable: heard
+                    .is_some_and(|heard| now.saturating_duration_since(heard) < UNREACHABLE_AFTER),
+                last_heard_ms: heard.map(|heard| millis_since(now, heard)),
+            }
+        })
+        .collect();
+    peers.sort_by(|a, b| (&a.network, &a.node_id).cmp(&(&b.network, &b.node_id)));
+
+    let mut clients: Vec<ClientStatus> = node
+        .sessions
+        .iter()
+        .filter_map(|(session, attached)| {
+            let Attached::Client(client) = attached else {
+                return None;
+            };
+            let info = node.endpoint.session_info(*session)?;
+            Some(ClientStatus {
+                network: network_id(&client.network),
+                key_id: client.key_id.to_string(),
+                remote: node.remote_of(*session).unwrap_or(info.remote).to_string(),
+                macs: client.macs().collect(),
+                last_heard_ms: millis_since(now, info.last_heard),
+            })
+        })
+        .collect();
+    clients.sort_by(|a, b| (&a.network, &a.remote).cmp(&(&b.network, &b.remote)));
+
+    let packet_drops = node
+        .endpoint
+        .counters()
+        .iter()
+        .map(|(name, count)| (name.to_owned(), count))
+        .collect();
+    let mut frame_drops: BTreeMap<String, u64> = BTreeMap::new();
+    for net in node.networks.values() {
+        for (name, count) in net.switch.counters().iter() {
+            let Some(reason) = name.strip_prefix("drop_") else {
+                continue;
+            };
+            *frame_drops.entry(reason.to_owned()).or_default() += count;
+        }
+    }
+
+    Snapshot {
+        version: STATUS_VERSION,
+        node_id: node.id.to_string(),
+        pid: std::process::id(),
+        listen: node.listen.to_string(),
+        advertise: node.advertise.to_string(),
+        uptime_secs: now.saturating_duration_since(node.started).as_secs(),
+        networks,
+        peers,
+        clients,
+        packet_drops,
+        frame_drops,
+        counters: node.counters,
+    }
+}

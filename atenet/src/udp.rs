@@ -1,0 +1,190 @@
+//! The data path: one UDP datagram in, through the endpoint (open) and the
+//! switch (decide), out to every egress port's session (seal, send).
+//!
+//! Per frame this allocates nothing: the receive buffer, the seal buffer and
+//! the egress list are the node's, reused. Any bytes at all may arrive here;
+//! whatever the endpoint cannot authenticate is dropped and counted by it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use vswitch::endpoint::Received;
+use vswitch::wire::{PacketKind, SessionId};
+
+use crate::node::{Attached, Node};
+use crate::status::Counters;
+
+impl Node {
+    /// Handles one received datagram.
+    pub(crate) async fn on_datagram(&mut self, now: Instant, from: SocketAddr, packet: &mut [u8]) {
+        self.counters.packets_received += 1;
+        let received = self
+            .endpoint
+            .handle(now, from, packet, &mut self.rng, &mut self.reply[..]);
+        match received {
+            Received::Frame { session, frame } => self.forward(now, session, from, frame).await,
+            Received::Keepalive { session } => self.note_remote(session, from),
+            Received::Control { session, payload } => {
+                self.note_remote(session, from);
+                self.on_control(now, session, payload);
+            }
+            Received::Leave { session } => {
+                if let Some((_, node)) = self.peers.take_pending(session) {
+                    tracing::debug!(peer = %node, "peer refused our handshake");
+                }
+                self.detach(session, now, "left");
+            }
+            Received::Accepted { reply_len, .. } => {
+                // The port comes with `EndpointEvent::Confirmed`.
+                self.counters.handshakes_accepted += 1;
+                send(
+                    &self.socket,
+                    &mut self.counters,
+                    &self.reply[..reply_len],
+                    from,
+                )
+                .await;
+            }
+            Received::Established { session } => {
+                self.counters.handshakes_completed += 1;
+                self.on_established(now, session, from);
+            }
+            Received::Reply { len } => {
+                send(&self.socket, &mut self.counters, &self.reply[..len], from).await;
+            }
+            Received::Revoked { chain, key_id } => {
+                tracing::warn!(%chain, key = %key_id, %from, "a node says our key is revoked");
+            }
+            Received::Dropped(_) => {}
+        }
+        self.drain_endpoint_events(now).await;
+    }
+
+    /// Switches one opened frame and sends a sealed copy to every egress
+    /// port's session.
+    async fn forward(&mut self, now: Instant, session: SessionId, from: SocketAddr, frame: &[u8]) {
+        let (network_id, port) = match self.sessions.get_mut(&session) {
+            Some(Attached::Client(client)) => {
+                client.note_source(frame);
+                (client.network, client.port)
+            }
+            Some(Attached::Peer { network, port, .. }) => (*network, *port),
+            None => return,
+        };
+        let Some(network) = self.networks.get_mut(&network_id) else {
+            return;
+        };
+        if network
+            .egress(port)
+            .is_some_and(|egress| egress.remote != from)
+        {
+            network.set_remote(port, from);
+        }
+        self.counters.frames_received += 1;
+        if network
+            .switch
+            .forward(now, port, frame, &mut self.egress)
+            .is_err()
+        {
+            // Counted by the switch under its reason.
+            return;
+        }
+        for &out in &self.egress {
+            let Some(egress) = network.egress(out) else {
+                continue;
+            };
+            match self.endpoint.seal(
+                now,
+                egress.session,
+                PacketKind::Frame,
+                frame,
+                &mut self.tx[..],
+            ) {
+                Ok(len) => {
+                    self.counters.frames_forwarded += 1;
+                    send(
+                        &self.socket,
+                        &mut self.counters,
+                        &self.tx[..len],
+                        egress.remote,
+                    )
+                    .await;
+                }
+                Err(err) => {
+                    self.counters.send_errors += 1;
+                    tracing::debug!(session = %egress.session, %err, "sealing a frame failed");
+                }
+            }
+        }
+        self.drain_switch_events(network_id, now).await;
+    }
+
+    /// An authenticated packet of `session` came from `from`: follow the
+    /// client if its address changed (NAT rebinding).
+    fn note_remote(&mut self, session: SessionId, from: SocketAddr) {
+        let (network, port) = match self.sessions.get(&session) {
+            Some(Attached::Client(client)) => (client.network, client.port),
+            Some(Attached::Peer { network, port, .. }) => (*network, *port),
+            None => return,
+        };
+        if let Some(network) = self.networks.get_mut(&network) {
+            network.set_remote(port, from);
+        }
+    }
+
+    /// Seals `payload` as a packet of `kind` for `session` and sends it to
+    /// the session's remote address.
+    pub(crate) async fn send_payload(
+        &mut self,
+        session: SessionId,
+        kind: PacketKind,
+        payload: &[u8],
+    ) {
+        let Some(remote) = self.remote_of(session) else {
+            return;
+        };
+        match self
+            .endpoint
+            .seal(Instant::now(), session, kind, payload, &mut self.tx[..])
+        {
+            Ok(len) => send(&self.socket, &mut self.counters, &self.tx[..len], remote).await,
+            Err(err) => tracing::debug!(%session, %err, "sealing {kind:?} failed"),
+        }
+    }
+
+    pub(crate) async fn send_leave(&mut self, session: SessionId) {
+        self.send_payload(session, PacketKind::Leave, &[]).await;
+    }
+
+    /// Where a session's packets go: the port's address for attached
+    /// sessions, else what the endpoint knows.
+    pub(crate) fn remote_of(&self, session: SessionId) -> Option<SocketAddr> {
+        let (network, port) = match self.sessions.get(&session) {
+            Some(Attached::Client(client)) => (client.network, client.port),
+            Some(Attached::Peer { network, port, .. }) => (*network, *port),
+            None => return self.endpoint.session_info(session).map(|info| info.remote),
+        };
+        self.networks
+            .get(&network)?
+            .egress(port)
+            .map(|egress| egress.remote)
+    }
+}
+
+/// Sends one datagram, counting it or its failure. A full socket buffer
+/// makes this wait (backpressure), it does not drop.
+pub(crate) async fn send(
+    socket: &UdpSocket,
+    counters: &mut Counters,
+    packet: &[u8],
+    to: SocketAddr,
+) {
+    match socket.send_to(packet, to).await {
+        Ok(_) => counters.packets_sent += 1,
+        Err(err) => {
+            counters.send_errors += 1;
+            tracing::debug!(%to, %err, "UDP send failed");
+        }
+    }
+}

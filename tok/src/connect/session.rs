@@ -1,0 +1,441 @@
+//! The `tok connect` event loop: one task, one UDP socket, one tap.
+//!
+//! tap read -> seal Frame -> UDP send; UDP recv -> `Endpoint::handle` ->
+//! Frame -> tap write. Keepalives when the endpoint's timers say so, a
+//! gratuitous ARP every 15 s, failover when the node is silent for 3 s.
+//! Buffers are allocated once; nothing is allocated per frame.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use rand::rngs::OsRng;
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use vswitch::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Received};
+use vswitch::key::{AccessKey, KeyRole};
+use vswitch::wire::{PacketKind, SessionId, MAX_FRAME, MAX_PACKET, MIN_FRAME};
+
+use super::failover::{Failover, GaveUp, RETRY, SILENCE};
+use super::garp::{self, GARP_INTERVAL, GARP_LEN};
+use super::iproute;
+use super::tap::Tap;
+
+/// Largest UDP datagram read; anything larger than a packet is dropped by
+/// the endpoint as oversize rather than truncated silently.
+const UDP_BUF: usize = 65_536;
+/// Tap reads: large enough for any MTU a user may set later with `ip`.
+const TAP_BUF: usize = 65_536;
+/// Sealed packets and handshake messages we write.
+const OUT_BUF: usize = MAX_PACKET + 512;
+
+/// Counts shown at debug level on exit.
+#[derive(Debug, Default)]
+struct Stats {
+    frames_to_node: u64,
+    frames_from_node: u64,
+    tap_drops_no_session: u64,
+    tap_drops_size: u64,
+    tap_write_drops: u64,
+    packets_dropped: u64,
+    send_errors: u64,
+}
+
+/// Everything the loop owns.
+#[derive(Debug)]
+pub struct Client {
+    key: AccessKey,
+    endpoint: Endpoint,
+    failover: Failover,
+    /// The handshake in flight with the current address.
+    pending: Option<SessionId>,
+    /// The established session with the current address.
+    session: Option<SessionId>,
+    tap: Tap,
+    mac: [u8; 6],
+    socket: UdpSocket,
+    /// The socket is IPv6 (some node is): IPv4 nodes are sent to as
+    /// v4-mapped addresses.
+    dual_stack: bool,
+    rng: OsRng,
+    tap_buf: Box<[u8]>,
+    udp_buf: Box<[u8]>,
+    out_buf: Box<[u8]>,
+    reply_buf: Box<[u8]>,
+    garp_buf: [u8; GARP_LEN],
+    /// The tap's IPv4 addresses, refreshed every 15 s by a helper task.
+    ipv4: Vec<Ipv4Addr>,
+    stats: Stats,
+}
+
+/// Why the loop ended.
+enum Stop {
+    Signal(&'static str),
+}
+
+impl Client {
+    pub fn new(key: AccessKey, nodes: Vec<SocketAddr>, tap: Tap, mac: [u8; 6]) -> Result<Client> {
+        let dual_stack = nodes.iter().any(SocketAddr::is_ipv6);
+        let bind: SocketAddr = if dual_stack {
+            "[::]:0".parse()?
+        } else {
+            "0.0.0.0:0".parse()?
+        };
+        let std_socket = std::net::UdpSocket::bind(bind)
+            .with_context(|| format!("binding a UDP socket on {bind}"))?;
+        std_socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from_std(std_socket)?;
+        Ok(Client {
+            key,
+            endpoint: Endpoint::new(EndpointConfig::default()),
+            failover: Failover::new(nodes, SILENCE, RETRY),
+            pending: None,
+            session: None,
+            tap,
+            mac,
+            socket,
+            dual_stack,
+            rng: OsRng,
+            tap_buf: vec![0; TAP_BUF].into_boxed_slice(),
+            udp_buf: vec![0; UDP_BUF].into_boxed_slice(),
+            out_buf: vec![0; OUT_BUF].into_boxed_slice(),
+            reply_buf: vec![0; OUT_BUF].into_boxed_slice(),
+            garp_buf: [0; GARP_LEN],
+            ipv4: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Runs until SIGINT/SIGTERM (then sends Leave and returns Ok) or a
+    /// fatal error (revoked key, tap gone).
+    pub async fn run(mut self) -> Result<()> {
+        let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut addresses = spawn_address_watch(self.tap.name().to_owned());
+
+        self.poll_failover(Instant::now()).await;
+        let stop = loop {
+            let deadline = self.deadline();
+            tokio::select! {
+                _ = sigint.recv() => break Stop::Signal("SIGINT"),
+                _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
+                read = self.tap.recv(&mut self.tap_buf) => {
+                    let n = read.with_context(|| format!("reading tap {}", self.tap.name()))?;
+                    self.on_tap_frame(n).await;
+                }
+                recv = self.socket.recv_from(&mut self.udp_buf) => match recv {
+                    Ok((n, from)) => self.on_packet(n, from).await?,
+                    Err(e) => tracing::debug!(error = %e, "udp recv"),
+                },
+                Some(ips) = addresses.recv() => {
+                    self.ipv4 = ips;
+                    self.send_garps().await;
+                }
+                () = sleep_until(deadline) => self.on_timer().await,
+            }
+        };
+        let Stop::Signal(which) = stop;
+        tracing::info!(signal = which, "stopping");
+        self.leave().await;
+        tracing::debug!(stats = ?self.stats, "tok connect stopped");
+        Ok(())
+    }
+
+    /// The next time something is due (endpoint timers, failover).
+    fn deadline(&self) -> Option<Instant> {
+        [self.endpoint.poll_timeout(), self.failover.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn wire_addr(&self, addr: SocketAddr) -> SocketAddr {
+        match addr.ip() {
+            IpAddr::V4(v4) if self.dual_stack => {
+                SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), addr.port())
+            }
+            _ => addr,
+        }
+    }
+
+    async fn send(&mut self, len: usize, to: SocketAddr) {
+        let to = self.wire_addr(to);
+        if let Err(e) = self.socket.send_to(&self.out_buf[..len], to).await {
+            self.stats.send_errors += 1;
+            tracing::debug!(error = %e, %to, "udp send");
+        }
+    }
+
+    /// Seals `kind` with `payload` (in `out_buf` from `payload_at`) for the
+    /// current session and sends it.
+    async fn seal_and_send(&mut self, kind: PacketKind, payload: Payload) {
+        let Some(session) = self.session else {
+            return;
+        };
+        let payload: &[u8] = match payload {
+            Payload::Empty => &[],
+            Payload::Tap(n) => &self.tap_buf[..n],
+            Payload::Garp => &self.garp_buf,
+        };
+        match self
+            .endpoint
+            .seal(Instant::now(), session, kind, payload, &mut self.out_buf)
+        {
+            Ok(len) => {
+                let to = self.failover.current();
+                self.send(len, to).await;
+            }
+            Err(e) => tracing::debug!(error = %e, ?kind, "seal"),
+        }
+    }
+
+    async fn on_tap_frame(&mut self, n: usize) {
+        if !(MIN_FRAME..=MAX_FRAME).contains(&n) {
+            self.stats.tap_drops_size += 1;
+            tracing::trace!(len = n, "tap frame of unsupported size dropped");
+            return;
+        }
+        if self.session.is_none() {
+            self.stats.tap_drops_no_session += 1;
+            return;
+        }
+        self.stats.frames_to_node += 1;
+        self.seal_and_send(PacketKind::Frame, Payload::Tap(n)).await;
+    }
+
+    async fn on_packet(&mut self, n: usize, from: SocketAddr) -> Result<()> {
+        let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+        let now = Instant::now();
+        let got = match self.endpoint.handle(
+            now,
+            from,
+            &mut self.udp_buf[..n],
+            &mut self.rng,
+            &mut self.reply_buf,
+        ) {
+            Received::Frame { session, frame } => {
+                if Some(session) == self.session {
+                    self.failover.heard(now);
+                    self.stats.frames_from_node += 1;
+                    match self.tap.send(frame) {
+                        Ok(true) => {}
+                        Ok(false) => self.stats.tap_write_drops += 1,
+                        Err(e) => {
+                            self.stats.tap_write_drops += 1;
+                            tracing::debug!(error = %e, "tap write");
+                        }
+                    }
+                }
+                Got::Nothing
+            }
+            Received::Keepalive { session } | Received::Control { session, .. } => {
+                if Some(session) == self.session {
+                    self.failover.heard(now);
+                }
+                Got::Nothing
+            }
+            Received::Leave { session } => Got::Leave(session),
+            Received::Established { session } => Got::Established(session),
+            Received::Accepted { session, .. } => Got::Unexpected(session),
+            Received::Revoked { key_id, .. } => Got::Revoked(key_id),
+            Received::Reply { len } => Got::Reply(len),
+            Received::Dropped(reason) => {
+                self.stats.packets_dropped += 1;
+                tracing::trace!(?reason, %from, "packet dropped");
+                Got::Nothing
+            }
+        };
+        match got {
+            Got::Nothing => {}
+            Got::Established(session) => self.on_established(now, session).await,
+            Got::Leave(session) => {
+                // The endpoint has removed the session already.
+                if Some(session) == self.session {
+                    self.session = None;
+                    self.failover.node_left();
+                }
+            }
+            Got::Unexpected(session) => {
+                self.endpoint.remove_session(session);
+            }
+            Got::Revoked(key_id) => {
+                if key_id == self.key.key_id {
+                    return Err(anyhow!("access key {key_id} was revoked"));
+                }
+            }
+            Got::Reply(len) => {
+                self.out_buf[..len].copy_from_slice(&self.reply_buf[..len]);
+                self.send(len, from).await;
+            }
+        }
+        self.drain_events().await;
+        self.poll_failover(now).await;
+        Ok(())
+    }
+
+    async fn on_established(&mut self, now: Instant, session: SessionId) {
+        if self.pending != Some(session) {
+            // A late answer to a handshake we already gave up on.
+            self.endpoint.remove_session(session);
+            return;
+        }
+        self.pending = None;
+        self.session = Some(session);
+        self.failover.established(now);
+        eprintln!(
+            "connected to {} (network {}, key {})",
+            self.failover.current(),
+            self.key.chain_id,
+            self.key.key_id
+        );
+        self.seal_and_send(PacketKind::Keepalive, Payload::Empty)
+            .await;
+        self.send_garps().await;
+    }
+
+    async fn drain_events(&mut self) {
+        while let Some(ev) = self.endpoint.poll_event() {
+            match ev {
+                EndpointEvent::KeepaliveDue(session) if Some(session) == self.session => {
+                    self.seal_and_send(PacketKind::Keepalive, Payload::Empty)
+                        .await;
+                }
+                EndpointEvent::Expired(session) => {
+                    if Some(session) == self.session {
+                        tracing::debug!(%session, "session expired");
+                        self.session = None;
+                    } else if Some(session) == self.pending {
+                        self.pending = None;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+            self.drain_events().await;
+        }
+        self.poll_failover(now).await;
+    }
+
+    /// Starts a handshake when the failover says so, reporting why.
+    async fn poll_failover(&mut self, now: Instant) {
+        let Some(step) = self.failover.poll(now) else {
+            return;
+        };
+        match step.gave_up {
+            None => {}
+            Some(GaveUp::NoAnswer(addr)) => {
+                eprintln!("no answer from {addr} (node down, or key not accepted)");
+            }
+            Some(GaveUp::Silent(addr)) => eprintln!(
+                "node {addr} silent for {} s; trying {}",
+                SILENCE.as_secs(),
+                step.handshake
+            ),
+            Some(GaveUp::Left(addr)) => {
+                eprintln!("node {addr} closed the session; trying {}", step.handshake);
+            }
+        }
+        for old in [self.session.take(), self.pending.take()]
+            .into_iter()
+            .flatten()
+        {
+            self.endpoint.remove_session(old);
+        }
+        match self.endpoint.connect(
+            now,
+            step.handshake,
+            &self.key,
+            KeyRole::Client,
+            &[],
+            &mut self.rng,
+            &mut self.out_buf,
+        ) {
+            Ok(init) => {
+                tracing::trace!(node = %step.handshake, session = %init.session, "handshake init sent");
+                self.pending = Some(init.session);
+                self.send(init.len, step.handshake).await;
+                self.drain_events().await;
+            }
+            Err(e) => tracing::warn!(error = %e, node = %step.handshake, "handshake init"),
+        }
+    }
+
+    /// One gratuitous ARP per IPv4 address of the tap.
+    async fn send_garps(&mut self) {
+        if self.session.is_none() {
+            return;
+        }
+        for i in 0..self.ipv4.len() {
+            garp::build(self.mac, self.ipv4[i], &mut self.garp_buf);
+            self.seal_and_send(PacketKind::Frame, Payload::Garp).await;
+        }
+    }
+
+    /// Tells the node we are going (best effort).
+    async fn leave(&mut self) {
+        if self.session.is_some() {
+            self.seal_and_send(PacketKind::Leave, Payload::Empty).await;
+        }
+        if let Some(session) = self.session.take() {
+            self.endpoint.remove_session(session);
+        }
+    }
+}
+
+/// What to seal: borrowed from one of the client's buffers.
+#[derive(Clone, Copy)]
+enum Payload {
+    Empty,
+    Tap(usize),
+    Garp,
+}
+
+/// What `Endpoint::handle` asked of us, detached from the packet buffer.
+enum Got {
+    Nothing,
+    Established(SessionId),
+    Leave(SessionId),
+    Unexpected(SessionId),
+    Revoked(vswitch::key::KeyId),
+    Reply(usize),
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads the tap's IPv4 addresses now and every 15 s, off the data path
+/// (it spawns `ip`), and hands each list to the loop.
+fn spawn_address_watch(tap: String) -> mpsc::Receiver<Vec<Ipv4Addr>> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(GARP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let name = tap.clone();
+            let ips = tokio::task::spawn_blocking(move || iproute::ipv4_addresses(&name)).await;
+            let ips = match ips {
+                Ok(Ok(ips)) => ips,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %format!("{e:#}"), "reading tap addresses");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            if tx.send(ips).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
