@@ -27,6 +27,9 @@ use super::tap::Tap;
 const UDP_BUF: usize = 65_536;
 /// Tap reads: large enough for any MTU a user may set later with `ip`.
 const TAP_BUF: usize = 65_536;
+/// Frames or packets handled per wake-up before the loop polls its other
+/// sources again.
+const BURST: usize = 64;
 /// Sealed packets and handshake messages we write.
 const OUT_BUF: usize = MAX_PACKET + 512;
 
@@ -123,11 +126,33 @@ impl Client {
                 read = self.tap.recv(&mut self.tap_buf) => {
                     let n = read.with_context(|| format!("reading tap {}", self.tap.name()))?;
                     self.on_tap_frame(n).await;
+                    // Drain what else is queued before polling everything again.
+                    for _ in 1..BURST {
+                        match self.tap.try_recv(&mut self.tap_buf) {
+                            Ok(Some(n)) => self.on_tap_frame(n).await,
+                            Ok(None) => break,
+                            Err(e) => {
+                                return Err(e).with_context(|| format!("reading tap {}", self.tap.name()));
+                            }
+                        }
+                    }
                 }
-                recv = self.socket.recv_from(&mut self.udp_buf) => match recv {
-                    Ok((n, from)) => self.on_packet(n, from).await?,
-                    Err(e) => tracing::debug!(error = %e, "udp recv"),
-                },
+                recv = self.socket.recv_from(&mut self.udp_buf) => {
+                    match recv {
+                        Ok((n, from)) => self.on_packet(n, from).await?,
+                        Err(e) => tracing::debug!(error = %e, "udp recv"),
+                    }
+                    for _ in 1..BURST {
+                        match self.socket.try_recv_from(&mut self.udp_buf) {
+                            Ok((n, from)) => self.on_packet(n, from).await?,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "udp recv");
+                                break;
+                            }
+                        }
+                    }
+                }
                 Some(ips) = addresses.recv() => {
                     self.ipv4 = ips;
                     self.send_garps().await;

@@ -85,6 +85,15 @@ impl Tap {
         }
     }
 
+    /// Reads one frame if one is queued, without waiting.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.fd.get_ref().recv(buf) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes one frame; a full queue drops it (returns `Ok(false)`), as a
     /// switch port would.
     pub fn send(&self, frame: &[u8]) -> io::Result<bool> {
