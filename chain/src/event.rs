@@ -45,7 +45,10 @@ pub enum Event {
         label: Option<String>,
     },
     /// An access key was retired; nodes tear down its sessions.
-    KeyRevoked { network: String, key_id: u32 },
+    KeyRevoked {
+        network: String,
+        key_id: u32,
+    },
     /// A network setting (`lease-time`, `nat`, `mtu`, ...) took a new value.
     /// The chain stores the text; its reader interprets it.
     SettingChanged {
@@ -63,7 +66,80 @@ pub enum Event {
         at_ms: u64,
     },
     /// A node shut down cleanly.
-    NodeLeft { node_id: String },
+    NodeLeft {
+        node_id: String,
+    },
+    /// Gateways route IPv4 between the two networks. The pair is unordered:
+    /// `(a, b)` and `(b, a)` are the same route; adding it again is ignored.
+    RouteAdded {
+        network_a: String,
+        network_b: String,
+    },
+    /// The route between the two networks (either order) is gone.
+    RouteRemoved {
+        network_a: String,
+        network_b: String,
+    },
+    /// A DHCP reservation: `mac` always gets `ip`, and nobody else does. A
+    /// new reservation for the same MAC replaces its old one; an address
+    /// reserved for another MAC is refused.
+    ReservationAdded {
+        network: String,
+        /// Canonical MAC (`02:00:00:00:00:01`).
+        mac: String,
+        /// Dotted IPv4 inside the network's subnet, not its gateway.
+        ip: String,
+    },
+    ReservationRemoved {
+        network: String,
+        mac: String,
+    },
+    /// A node's DHCP server claims `ip` for a client (on a REQUEST, and on
+    /// every renewal). Won or lost by the claim rule of
+    /// [`crate::leases`]: first in chain order wins, judged by this
+    /// event's `at_ms`, never by a reader's clock.
+    LeaseClaimed {
+        network: String,
+        mac: String,
+        ip: String,
+        /// DHCP option 61 as lowercase hex, when the client sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+        /// DHCP option 12, when the client sent a usable one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostname: Option<String>,
+        /// The claiming node (16 hex digits).
+        node_id: String,
+        /// Wall-clock ms (Unix epoch) when the claim was made.
+        at_ms: u64,
+        /// Wall-clock ms when the lease ends unless renewed.
+        expires_ms: u64,
+    },
+    /// The client gave its address back (DHCPRELEASE).
+    LeaseReleased {
+        network: String,
+        mac: String,
+        ip: String,
+        at_ms: u64,
+    },
+    /// The client found `ip` in use (DHCPDECLINE): nobody may claim it
+    /// before `until_ms`.
+    LeaseDeclined {
+        network: String,
+        ip: String,
+        mac: String,
+        at_ms: u64,
+        until_ms: u64,
+    },
+    /// A node saw that the lease of `mac` on `ip` ended at `expires_ms` long
+    /// ago and retires it, so that compaction can drop its record. Applies
+    /// only if the lease was not renewed since (same `expires_ms`).
+    LeaseExpired {
+        network: String,
+        mac: String,
+        ip: String,
+        expires_ms: u64,
+    },
 }
 
 impl Event {
@@ -76,17 +152,35 @@ impl Event {
             Event::SettingChanged { .. } => "setting_changed",
             Event::NodeJoined { .. } => "node_joined",
             Event::NodeLeft { .. } => "node_left",
+            Event::RouteAdded { .. } => "route_added",
+            Event::RouteRemoved { .. } => "route_removed",
+            Event::ReservationAdded { .. } => "reservation_added",
+            Event::ReservationRemoved { .. } => "reservation_removed",
+            Event::LeaseClaimed { .. } => "lease_claimed",
+            Event::LeaseReleased { .. } => "lease_released",
+            Event::LeaseDeclined { .. } => "lease_declined",
+            Event::LeaseExpired { .. } => "lease_expired",
         }
     }
 
-    /// The network this event belongs to, if it belongs to one.
+    /// The network this event belongs to, if it belongs to exactly one
+    /// (a route joins two: `None`).
     pub fn network(&self) -> Option<&str> {
         match self {
             Event::NetworkCreated { network, .. }
             | Event::KeyIssued { network, .. }
             | Event::KeyRevoked { network, .. }
-            | Event::SettingChanged { network, .. } => Some(network),
-            Event::NodeJoined { .. } | Event::NodeLeft { .. } => None,
+            | Event::SettingChanged { network, .. }
+            | Event::ReservationAdded { network, .. }
+            | Event::ReservationRemoved { network, .. }
+            | Event::LeaseClaimed { network, .. }
+            | Event::LeaseReleased { network, .. }
+            | Event::LeaseDeclined { network, .. }
+            | Event::LeaseExpired { network, .. } => Some(network),
+            Event::NodeJoined { .. }
+            | Event::NodeLeft { .. }
+            | Event::RouteAdded { .. }
+            | Event::RouteRemoved { .. } => None,
         }
     }
 
@@ -139,6 +233,80 @@ impl Event {
                 validate::advertise(advertise)
             }
             Event::NodeLeft { node_id } => validate::node_id(node_id),
+            Event::RouteAdded {
+                network_a,
+                network_b,
+            }
+            | Event::RouteRemoved {
+                network_a,
+                network_b,
+            } => {
+                validate::network_id(network_a)?;
+                validate::network_id(network_b)?;
+                if network_a == network_b {
+                    return Err(InvalidEvent::RouteToItself(network_a.clone()));
+                }
+                Ok(())
+            }
+            Event::ReservationAdded { network, mac, ip } => {
+                validate::network_id(network)?;
+                validate::mac(mac)?;
+                validate::ipv4(ip).map(|_| ())
+            }
+            Event::ReservationRemoved { network, mac } => {
+                validate::network_id(network)?;
+                validate::mac(mac)
+            }
+            Event::LeaseClaimed {
+                network,
+                mac,
+                ip,
+                client_id,
+                hostname,
+                node_id,
+                at_ms,
+                expires_ms,
+            } => {
+                validate::network_id(network)?;
+                validate::mac(mac)?;
+                validate::ipv4(ip)?;
+                if let Some(id) = client_id {
+                    validate::client_id(id)?;
+                }
+                if let Some(name) = hostname {
+                    validate::hostname(name)?;
+                }
+                validate::node_id(node_id)?;
+                validate::time_order("expires_ms", *at_ms, *expires_ms)
+            }
+            Event::LeaseReleased {
+                network,
+                mac,
+                ip,
+                at_ms: _,
+            }
+            | Event::LeaseExpired {
+                network,
+                mac,
+                ip,
+                expires_ms: _,
+            } => {
+                validate::network_id(network)?;
+                validate::mac(mac)?;
+                validate::ipv4(ip).map(|_| ())
+            }
+            Event::LeaseDeclined {
+                network,
+                ip,
+                mac,
+                at_ms,
+                until_ms,
+            } => {
+                validate::network_id(network)?;
+                validate::mac(mac)?;
+                validate::ipv4(ip)?;
+                validate::time_order("until_ms", *at_ms, *until_ms)
+            }
         }
     }
 }
@@ -179,7 +347,63 @@ mod tests {
 
     #[test]
     fn unknown_kind_does_not_decode() {
+        assert!(serde_json::from_str::<Event>(r#"{"type":"kind_from_the_future","a":1}"#).is_err());
+        // A known kind whose fields do not decode is refused the same way.
         assert!(serde_json::from_str::<Event>(r#"{"type":"route_added","a":1}"#).is_err());
+    }
+
+    #[test]
+    fn lease_claim_round_trips_and_optional_fields_are_omitted() {
+        let ev = Event::LeaseClaimed {
+            network: "ab".repeat(16),
+            mac: "02:00:00:00:00:01".into(),
+            ip: "10.0.0.2".into(),
+            client_id: None,
+            hostname: Some("alice".into()),
+            node_id: "00000000000000aa".into(),
+            at_ms: 1,
+            expires_ms: 2,
+        };
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.starts_with(r#"{"type":"lease_claimed""#), "{json}");
+        assert!(!json.contains("client_id"), "{json}");
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), ev);
+        assert!(ev.validate().is_ok());
+        assert_eq!(ev.network(), Some("ab".repeat(16).as_str()));
+    }
+
+    #[test]
+    fn lease_and_route_fields_are_checked() {
+        let route = Event::RouteAdded {
+            network_a: "ab".repeat(16),
+            network_b: "ab".repeat(16),
+        };
+        assert!(matches!(
+            route.validate(),
+            Err(InvalidEvent::RouteToItself(_))
+        ));
+        let claim = Event::LeaseClaimed {
+            network: "ab".repeat(16),
+            mac: "02:00:00:00:00:01".into(),
+            ip: "10.0.0.2".into(),
+            client_id: Some("xyz".into()),
+            hostname: None,
+            node_id: "00000000000000aa".into(),
+            at_ms: 1,
+            expires_ms: 2,
+        };
+        assert!(matches!(claim.validate(), Err(InvalidEvent::ClientId(_))));
+        let decline = Event::LeaseDeclined {
+            network: "ab".repeat(16),
+            ip: "10.0.0.2".into(),
+            mac: "02:00:00:00:00:01".into(),
+            at_ms: 10,
+            until_ms: 9,
+        };
+        assert!(matches!(
+            decline.validate(),
+            Err(InvalidEvent::TimeOrder { .. })
+        ));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! - [`event`]: what can happen ([`Event`]), extensible, JSON-tagged.
 //! - [`validate`]: the shape of ids, secrets, names, subnets, addresses.
 //! - [`state`]: the fold ([`State`]) and its lookups.
+//! - [`leases`]: DHCP leases, reservations, declines of one network and the
+//!   claim rule ([`NetworkLeases`], [`ClaimId`], [`ClaimOutcome`]).
+//! - [`ipv4`]: subnet arithmetic ([`Ipv4Subnet`]: gateway, assignable hosts).
 //! - [`store`]: the [`Store`] trait, [`Cursor`], [`Batch`], polling.
 //! - [`follow`]: a subscriber's cursor + state, `reset` handled ([`Follower`]).
 //! - [`file_store`]: the embedded backend ([`FileStore`]), built on
@@ -21,6 +24,8 @@ pub mod file_store;
 mod files;
 pub mod follow;
 pub mod format;
+pub mod ipv4;
+pub mod leases;
 mod liveness;
 pub mod mem_store;
 pub mod state;
@@ -31,6 +36,8 @@ pub use error::{Error, Result};
 pub use event::Event;
 pub use file_store::{FileStore, Options};
 pub use follow::{Follower, Update};
+pub use ipv4::Ipv4Subnet;
+pub use leases::{ClaimId, ClaimLost, ClaimOutcome, Declined, Lease, NetworkLeases};
 pub use mem_store::MemoryStore;
 pub use state::{Applied, Ignored, Key, Network, Node, State};
 pub use store::{Batch, Cursor, Store, POLL_INTERVAL};

@@ -9,9 +9,14 @@
 //! events, folds to an equal `State`.
 
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 use crate::event::Event;
+use crate::ipv4::Ipv4Subnet;
+use crate::leases::{
+    ClaimId, ClaimLog, ClaimLost, ClaimOutcome, Declined, Lease, NetworkLeases, TableRefusal,
+};
 use crate::validate::InvalidEvent;
 
 /// Everything the chain says, folded.
@@ -23,6 +28,12 @@ pub struct State {
     names: BTreeMap<String, String>,
     /// Node id -> presence.
     nodes: BTreeMap<String, Node>,
+    /// Routes between networks, each pair stored once, smaller id first.
+    routes: BTreeSet<(String, String)>,
+    /// Network id -> leases, reservations, declines (absent: none yet).
+    leases: BTreeMap<String, NetworkLeases>,
+    /// Recent claim outcomes; never compared (see [`ClaimLog`]).
+    claims: ClaimLog,
 }
 
 /// One network as the chain describes it.
@@ -93,6 +104,48 @@ pub enum Ignored {
     NodeAbsent(String),
     #[error("invalid event: {0}")]
     Invalid(InvalidEvent),
+    /// Leases and reservations need an IPv4 subnet.
+    #[error("network {0} has no IPv4 subnet")]
+    NotIpv4(String),
+    #[error("a route between {0} and {1} exists already")]
+    RouteExists(String, String),
+    #[error("no route between {0} and {1}")]
+    NoRoute(String, String),
+    /// A `LeaseClaimed` lost by the claim rule ([`crate::leases`]).
+    #[error("claim of {ip} by {mac} in network {network} lost: {why}")]
+    ClaimLost {
+        network: String,
+        mac: String,
+        ip: Ipv4Addr,
+        why: ClaimLost,
+    },
+    /// The address is the network's, broadcast or gateway address, or outside the subnet.
+    #[error("{ip} is not assignable in network {network}")]
+    NotAssignable { network: String, ip: Ipv4Addr },
+    #[error("{ip} is reserved for {mac} in network {network}")]
+    ReservedForOther {
+        network: String,
+        ip: Ipv4Addr,
+        mac: String,
+    },
+    #[error("{mac} already has this reservation in network {network}")]
+    ReservationExists { network: String, mac: String },
+    #[error("{mac} has no reservation in network {network}")]
+    NoReservation { network: String, mac: String },
+    /// A release, expiry or decline names a lease that is not (or no longer) there.
+    #[error("{mac} holds no such lease on {ip} in network {network}")]
+    NoLease {
+        network: String,
+        mac: String,
+        ip: Ipv4Addr,
+    },
+    /// A decline of an address another client holds.
+    #[error("{ip} is leased to {mac} in network {network}")]
+    LeaseHeld {
+        network: String,
+        ip: Ipv4Addr,
+        mac: String,
+    },
 }
 
 impl State {
@@ -115,7 +168,20 @@ impl State {
         if let Err(e) = ev.validate() {
             return Applied::Ignored(Ignored::Invalid(e));
         }
-        match self.apply_valid(ev) {
+        let result = self.apply_valid(ev);
+        // A lease table left empty is dropped, so that a log and its
+        // compacted snapshot (which lacks the events that emptied it) fold
+        // to equal states.
+        if let Some(network) = ev.network() {
+            if self
+                .leases
+                .get(network)
+                .is_some_and(NetworkLeases::is_vacant)
+            {
+                self.leases.remove(network);
+            }
+        }
+        match result {
             Ok(()) => Applied::Changed,
             Err(why) => Applied::Ignored(why),
         }
@@ -215,8 +281,134 @@ impl State {
                     return Err(Ignored::NodeAbsent(node_id.clone()));
                 }
             }
+            Event::RouteAdded {
+                network_a,
+                network_b,
+            } => {
+                self.network_mut(network_a)?;
+                self.network_mut(network_b)?;
+                let pair = route_pair(network_a, network_b);
+                if self.routes.contains(&pair) {
+                    return Err(Ignored::RouteExists(pair.0, pair.1));
+                }
+                self.routes.insert(pair);
+            }
+            Event::RouteRemoved {
+                network_a,
+                network_b,
+            } => {
+                let pair = route_pair(network_a, network_b);
+                if !self.routes.remove(&pair) {
+                    return Err(Ignored::NoRoute(pair.0, pair.1));
+                }
+            }
+            Event::ReservationAdded { network, mac, ip } => {
+                let ip = parse_ip(ip)?;
+                let (subnet, table) = self.lease_table(network)?;
+                table
+                    .reserve(subnet, mac, ip)
+                    .map_err(|r| refusal(r, network, mac, ip))?;
+            }
+            Event::ReservationRemoved { network, mac } => {
+                let (_, table) = self.lease_table(network)?;
+                table
+                    .unreserve(mac)
+                    .map_err(|r| refusal(r, network, mac, Ipv4Addr::UNSPECIFIED))?;
+            }
+            Event::LeaseClaimed {
+                network,
+                mac,
+                ip,
+                client_id,
+                hostname,
+                node_id,
+                at_ms,
+                expires_ms,
+            } => {
+                let ip = parse_ip(ip)?;
+                let (subnet, table) = self.lease_table(network)?;
+                let lease = Lease {
+                    mac: mac.clone(),
+                    ip,
+                    client_id: client_id.clone(),
+                    hostname: hostname.clone(),
+                    node_id: node_id.clone(),
+                    at_ms: *at_ms,
+                    expires_ms: *expires_ms,
+                };
+                let result = table.claim(subnet, lease);
+                let id = ClaimId {
+                    network: network.clone(),
+                    node_id: node_id.clone(),
+                    mac: mac.clone(),
+                    ip,
+                    at_ms: *at_ms,
+                };
+                let outcome = match &result {
+                    Ok(()) => ClaimOutcome::Won,
+                    Err(why) => ClaimOutcome::Lost(why.clone()),
+                };
+                self.claims.record(id, outcome);
+                result.map_err(|why| Ignored::ClaimLost {
+                    network: network.clone(),
+                    mac: mac.clone(),
+                    ip,
+                    why,
+                })?;
+            }
+            Event::LeaseReleased {
+                network, mac, ip, ..
+            } => {
+                let ip = parse_ip(ip)?;
+                let (_, table) = self.lease_table(network)?;
+                table
+                    .release(mac, ip)
+                    .map_err(|r| refusal(r, network, mac, ip))?;
+            }
+            Event::LeaseExpired {
+                network,
+                mac,
+                ip,
+                expires_ms,
+            } => {
+                let ip = parse_ip(ip)?;
+                let (_, table) = self.lease_table(network)?;
+                table
+                    .expire(mac, ip, *expires_ms)
+                    .map_err(|r| refusal(r, network, mac, ip))?;
+            }
+            Event::LeaseDeclined {
+                network,
+                ip,
+                mac,
+                at_ms,
+                until_ms,
+            } => {
+                let ip = parse_ip(ip)?;
+                let (subnet, table) = self.lease_table(network)?;
+                let d = Declined {
+                    mac: mac.clone(),
+                    at_ms: *at_ms,
+                    until_ms: *until_ms,
+                };
+                table
+                    .decline(subnet, ip, d)
+                    .map_err(|r| refusal(r, network, mac, ip))?;
+            }
         }
         Ok(())
+    }
+
+    /// The network's IPv4 subnet and lease table (created empty on first use).
+    fn lease_table(&mut self, id: &str) -> Result<(Ipv4Subnet, &mut NetworkLeases), Ignored> {
+        let net = self
+            .networks
+            .get(id)
+            .ok_or_else(|| Ignored::UnknownNetwork(id.to_owned()))?;
+        let subnet = net
+            .ipv4_subnet()
+            .ok_or_else(|| Ignored::NotIpv4(id.to_owned()))?;
+        Ok((subnet, self.leases.entry(id.to_owned()).or_default()))
     }
 
     fn network_mut(&mut self, id: &str) -> Result<&mut Network, Ignored> {
@@ -265,6 +457,101 @@ impl State {
     pub fn node(&self, id: &str) -> Option<&Node> {
         self.nodes.get(id)
     }
+
+    /// Routes as unordered pairs (smaller network id first), in order.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.routes.iter().map(|(a, b)| (a.as_str(), b.as_str()))
+    }
+
+    /// Whether gateways route between the two networks (either order).
+    pub fn has_route(&self, a: &str, b: &str) -> bool {
+        self.routes.contains(&route_pair(a, b))
+    }
+
+    /// The network's lease table: leases, reservations, declines. `None`
+    /// when no lease event has applied to it yet.
+    pub fn lease_table_of(&self, network: &str) -> Option<&NetworkLeases> {
+        self.leases.get(network)
+    }
+
+    /// The network's leases in address order, expired ones included (compare
+    /// [`Lease::expires_ms`] with your wall clock).
+    pub fn leases<'a>(&'a self, network: &str) -> impl Iterator<Item = &'a Lease> + 'a {
+        self.leases
+            .get(network)
+            .into_iter()
+            .flat_map(NetworkLeases::leases)
+    }
+
+    pub fn lease_by_ip(&self, network: &str, ip: Ipv4Addr) -> Option<&Lease> {
+        self.leases.get(network)?.by_ip(ip)
+    }
+
+    /// The lease of a MAC (canonical form, see [`crate::validate::mac`]).
+    pub fn lease_by_mac(&self, network: &str, mac: &str) -> Option<&Lease> {
+        self.leases.get(network)?.by_mac(mac)
+    }
+
+    /// Reservations of a network as (MAC, address), in MAC order.
+    pub fn reservations<'a>(
+        &'a self,
+        network: &str,
+    ) -> impl Iterator<Item = (&'a str, Ipv4Addr)> + 'a {
+        self.leases
+            .get(network)
+            .into_iter()
+            .flat_map(NetworkLeases::reservations)
+    }
+
+    /// Whether a node's claim won or lost: `None` while the claim has not
+    /// been folded yet (or its outcome was forgotten: the state remembers
+    /// the last [`MAX_CLAIM_OUTCOMES`](crate::leases::MAX_CLAIM_OUTCOMES)
+    /// claims, and a compacted log no longer holds lost ones). A won claim
+    /// whose lease still stands is always answered.
+    pub fn claim_outcome(&self, id: &ClaimId) -> Option<ClaimOutcome> {
+        if let Some(outcome) = self.claims.get(id) {
+            return Some(outcome.clone());
+        }
+        let lease = self.lease_by_ip(&id.network, id.ip)?;
+        (lease.mac == id.mac && lease.node_id == id.node_id && lease.at_ms == id.at_ms)
+            .then_some(ClaimOutcome::Won)
+    }
+}
+
+/// A route's key: the two ids, smaller first.
+fn route_pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
+}
+
+/// Validated events hold canonical addresses; this only maps the type.
+fn parse_ip(ip: &str) -> Result<Ipv4Addr, Ignored> {
+    crate::validate::ipv4(ip).map_err(Ignored::Invalid)
+}
+
+fn refusal(r: TableRefusal, network: &str, mac: &str, ip: Ipv4Addr) -> Ignored {
+    let network = network.to_owned();
+    match r {
+        TableRefusal::NotAssignable => Ignored::NotAssignable { network, ip },
+        TableRefusal::ReservedForOther(mac) => Ignored::ReservedForOther { network, ip, mac },
+        TableRefusal::ReservationExists => Ignored::ReservationExists {
+            network,
+            mac: mac.to_owned(),
+        },
+        TableRefusal::NoReservation => Ignored::NoReservation {
+            network,
+            mac: mac.to_owned(),
+        },
+        TableRefusal::NoLease => Ignored::NoLease {
+            network,
+            mac: mac.to_owned(),
+            ip,
+        },
+        TableRefusal::LeaseHeld(mac) => Ignored::LeaseHeld { network, ip, mac },
+    }
 }
 
 impl Network {
@@ -284,6 +571,11 @@ impl Network {
     /// A setting's latest value.
     pub fn setting(&self, name: &str) -> Option<&str> {
         self.settings.get(name).map(String::as_str)
+    }
+
+    /// The subnet as IPv4, if it is one.
+    pub fn ipv4_subnet(&self) -> Option<Ipv4Subnet> {
+        Ipv4Subnet::parse(&self.subnet)
     }
 }
 
@@ -407,5 +699,257 @@ mod tests {
         };
         let s = State::fold([net(1, "lab"), set("1380"), set("1400")]);
         assert_eq!(s.network(&n).unwrap().setting("mtu"), Some("1400"));
+    }
+
+    fn lease_net() -> (String, Event) {
+        let n = "01".repeat(16);
+        (n, net(1, "lab"))
+    }
+
+    fn claim(mac: u8, ip: u8, node: u8, at_ms: u64, expires_ms: u64) -> Event {
+        Event::LeaseClaimed {
+            network: "01".repeat(16),
+            mac: format!("02:00:00:00:00:{mac:02x}"),
+            ip: format!("10.0.0.{ip}"),
+            client_id: None,
+            hostname: Some("host".into()),
+            node_id: format!("{node:016x}"),
+            at_ms,
+            expires_ms,
+        }
+    }
+
+    fn claim_id(mac: u8, ip: u8, node: u8, at_ms: u64) -> ClaimId {
+        ClaimId {
+            network: "01".repeat(16),
+            node_id: format!("{node:016x}"),
+            mac: format!("02:00:00:00:00:{mac:02x}"),
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn routes_are_unordered_pairs_and_idempotent() {
+        let a = "01".repeat(16);
+        let b = "02".repeat(16);
+        let add = |x: &str, y: &str| Event::RouteAdded {
+            network_a: x.into(),
+            network_b: y.into(),
+        };
+        let mut s = State::fold([net(1, "a")]);
+        assert!(matches!(
+            s.apply(&add(&a, &b)),
+            Applied::Ignored(Ignored::UnknownNetwork(_))
+        ));
+        s.apply(&net(2, "b"));
+        assert_eq!(s.apply(&add(&b, &a)), Applied::Changed);
+        assert!(matches!(
+            s.apply(&add(&a, &b)),
+            Applied::Ignored(Ignored::RouteExists(..))
+        ));
+        assert!(s.has_route(&a, &b) && s.has_route(&b, &a));
+        assert_eq!(
+            s.routes().collect::<Vec<_>>(),
+            vec![(a.as_str(), b.as_str())]
+        );
+        let del = Event::RouteRemoved {
+            network_a: a.clone(),
+            network_b: b.clone(),
+        };
+        assert_eq!(s.apply(&del), Applied::Changed);
+        assert!(matches!(
+            s.apply(&del),
+            Applied::Ignored(Ignored::NoRoute(..))
+        ));
+        assert_eq!(s.routes().count(), 0);
+    }
+
+    #[test]
+    fn the_first_claim_in_chain_order_wins() {
+        let (n, created) = lease_net();
+        let mut s = State::fold([created]);
+        assert_eq!(s.apply(&claim(1, 5, 1, 1000, 2000)), Applied::Changed);
+        // Another node claims the same address for another MAC: lost.
+        assert!(matches!(
+            s.apply(&claim(2, 5, 2, 1001, 2001)),
+            Applied::Ignored(Ignored::ClaimLost {
+                why: ClaimLost::Held { .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            s.claim_outcome(&claim_id(1, 5, 1, 1000)),
+            Some(ClaimOutcome::Won)
+        );
+        assert!(matches!(
+            s.claim_outcome(&claim_id(2, 5, 2, 1001)),
+            Some(ClaimOutcome::Lost(ClaimLost::Held { .. }))
+        ));
+        assert_eq!(s.claim_outcome(&claim_id(3, 5, 2, 1001)), None);
+        let lease = s.lease_by_ip(&n, Ipv4Addr::new(10, 0, 0, 5)).unwrap();
+        assert_eq!(lease.mac, "02:00:00:00:00:01");
+        assert_eq!(lease.hostname.as_deref(), Some("host"));
+        assert_eq!(
+            s.lease_by_mac(&n, "02:00:00:00:00:01").unwrap().expires_ms,
+            2000
+        );
+    }
+
+    #[test]
+    fn renewals_extend_and_expiry_is_judged_by_claim_time() {
+        let (n, created) = lease_net();
+        let mut s = State::fold([created, claim(1, 5, 1, 1000, 2000)]);
+        // Renewal (same MAC and address), even from another node.
+        assert_eq!(s.apply(&claim(1, 5, 2, 1500, 2500)), Applied::Changed);
+        assert_eq!(s.leases(&n).count(), 1);
+        assert_eq!(
+            s.lease_by_mac(&n, "02:00:00:00:00:01").unwrap().expires_ms,
+            2500
+        );
+        // A claim made before the lease ends loses, at or after it wins.
+        assert!(matches!(
+            s.apply(&claim(2, 5, 1, 2499, 3000)),
+            Applied::Ignored(_)
+        ));
+        assert_eq!(s.apply(&claim(2, 5, 1, 2500, 3000)), Applied::Changed);
+        assert!(s.lease_by_mac(&n, "02:00:00:00:00:01").is_none());
+        // Network, broadcast and gateway addresses are never leased.
+        for ip in [0, 1, 255] {
+            assert!(matches!(
+                s.apply(&claim(3, ip, 1, 0, 1)),
+                Applied::Ignored(Ignored::ClaimLost {
+                    why: ClaimLost::NotAssignable,
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn release_decline_and_expiry() {
+        let (n, created) = lease_net();
+        let mut s = State::fold([created, claim(1, 5, 1, 1000, 2000)]);
+        let release = |mac: u8| Event::LeaseReleased {
+            network: n.clone(),
+            mac: format!("02:00:00:00:00:{mac:02x}"),
+            ip: "10.0.0.5".into(),
+            at_ms: 1100,
+        };
+        assert!(matches!(
+            s.apply(&release(2)),
+            Applied::Ignored(Ignored::NoLease { .. })
+        ));
+        assert_eq!(s.apply(&release(1)), Applied::Changed);
+        assert_eq!(s.leases(&n).count(), 0);
+        assert!(s.lease_table_of(&n).is_none());
+        // Decline: nobody claims the address until until_ms.
+        let decline = Event::LeaseDeclined {
+            network: n.clone(),
+            ip: "10.0.0.6".into(),
+            mac: "02:00:00:00:00:01".into(),
+            at_ms: 1000,
+            until_ms: 5000,
+        };
+        assert_eq!(s.apply(&decline), Applied::Changed);
+        assert!(matches!(
+            s.apply(&claim(2, 6, 1, 4999, 6000)),
+            Applied::Ignored(Ignored::ClaimLost {
+                why: ClaimLost::Declined { until_ms: 5000 },
+                ..
+            })
+        ));
+        assert_eq!(s.apply(&claim(2, 6, 1, 5000, 6000)), Applied::Changed);
+        // Expiry retires exactly the lease that lapsed.
+        let expired = |expires_ms| Event::LeaseExpired {
+            network: n.clone(),
+            mac: "02:00:00:00:00:02".into(),
+            ip: "10.0.0.6".into(),
+            expires_ms,
+        };
+        assert!(matches!(
+            s.apply(&expired(5999)),
+            Applied::Ignored(Ignored::NoLease { .. })
+        ));
+        assert_eq!(s.apply(&expired(6000)), Applied::Changed);
+        assert_eq!(s.leases(&n).count(), 0);
+    }
+
+    #[test]
+    fn reservations_bind_mac_to_address() {
+        let (n, created) = lease_net();
+        let reserve = |mac: u8, ip: u8| Event::ReservationAdded {
+            network: n.clone(),
+            mac: format!("02:00:00:00:00:{mac:02x}"),
+            ip: format!("10.0.0.{ip}"),
+        };
+        let mut s = State::fold([created]);
+        assert_eq!(s.apply(&reserve(1, 9)), Applied::Changed);
+        assert!(matches!(
+            s.apply(&reserve(1, 9)),
+            Applied::Ignored(Ignored::ReservationExists { .. })
+        ));
+        assert!(matches!(
+            s.apply(&reserve(2, 9)),
+            Applied::Ignored(Ignored::ReservedForOther { .. })
+        ));
+        assert!(matches!(
+            s.apply(&reserve(2, 1)),
+            Applied::Ignored(Ignored::NotAssignable { .. })
+        ));
+        // A new reservation for the same MAC moves it.
+        assert_eq!(s.apply(&reserve(1, 10)), Applied::Changed);
+        assert_eq!(
+            s.reservations(&n).collect::<Vec<_>>(),
+            vec![("02:00:00:00:00:01", Ipv4Addr::new(10, 0, 0, 10))]
+        );
+        assert!(matches!(
+            s.apply(&claim(2, 10, 1, 0, 10)),
+            Applied::Ignored(Ignored::ClaimLost {
+                why: ClaimLost::Reserved { .. },
+                ..
+            })
+        ));
+        assert_eq!(s.apply(&claim(2, 9, 1, 0, 10)), Applied::Changed);
+        let unreserve = Event::ReservationRemoved {
+            network: n.clone(),
+            mac: "02:00:00:00:00:01".into(),
+        };
+        assert_eq!(s.apply(&unreserve), Applied::Changed);
+        assert!(matches!(
+            s.apply(&unreserve),
+            Applied::Ignored(Ignored::NoReservation { .. })
+        ));
+    }
+
+    #[test]
+    fn lease_events_need_an_ipv4_network() {
+        let v6 = Event::NetworkCreated {
+            network: "03".repeat(16),
+            name: "six".into(),
+            subnet: "fd00::/64".into(),
+            node_key_id: 1,
+            node_secret: "aa".repeat(32),
+        };
+        let mut s = State::fold([v6]);
+        let mut c = claim(1, 5, 1, 0, 1);
+        if let Event::LeaseClaimed { network, .. } = &mut c {
+            *network = "03".repeat(16);
+        }
+        assert!(matches!(s.apply(&c), Applied::Ignored(Ignored::NotIpv4(_))));
+        assert!(matches!(
+            s.apply(&claim(1, 5, 1, 0, 1)),
+            Applied::Ignored(Ignored::UnknownNetwork(_))
+        ));
+        assert_eq!(
+            s,
+            State::fold([Event::NetworkCreated {
+                network: "03".repeat(16),
+                name: "six".into(),
+                subnet: "fd00::/64".into(),
+                node_key_id: 1,
+                node_secret: "aa".repeat(32),
+            }])
+        );
     }
 }

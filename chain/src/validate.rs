@@ -7,7 +7,7 @@
 //! the state every node folds. `tok` uses the same helpers to reject bad input
 //! before it reaches the log.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Hex digits of a network (chain) id: 16 bytes.
 pub const NETWORK_ID_HEX: usize = 32;
@@ -21,6 +21,11 @@ pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_VALUE_LEN: usize = 1024;
 /// Most advertised addresses one node may list.
 pub const MAX_ADVERTISE: usize = 16;
+/// Longest DHCP client identifier (option 61 holds at most 255 bytes), in hex digits.
+pub const MAX_CLIENT_ID_HEX: usize = 510;
+/// Longest host name a lease records (one DNS label is 63; a client's
+/// option 12 may hold a dotted name).
+pub const MAX_HOSTNAME_LEN: usize = 64;
 
 /// Why an event (or a value meant for one) is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +58,29 @@ pub enum InvalidEvent {
     /// A setting value is longer than [`MAX_VALUE_LEN`].
     #[error("setting value of {0} bytes; at most {MAX_VALUE_LEN} are accepted")]
     ValueTooLong(usize),
+    /// A MAC address must be six lowercase hex pairs joined by `:`, unicast
+    /// and not all zeros (`02:00:00:00:00:01`).
+    #[error("MAC address {0:?} is not a unicast address such as 02:00:00:00:00:01 (lowercase)")]
+    Mac(String),
+    /// An IPv4 address must be dotted-decimal without leading zeros.
+    #[error("IPv4 address {0:?} is not dotted decimal such as 10.0.0.2")]
+    Ipv4(String),
+    /// A DHCP client identifier must be 1..=255 bytes as lowercase hex.
+    #[error("client id {0:?} is not 2 to 510 lowercase hex digits (an even number)")]
+    ClientId(String),
+    /// A host name must be 1..=64 characters of `A-Z a-z 0-9 . _ -`.
+    #[error("host name {0:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -")]
+    Hostname(String),
+    /// A route joins two different networks.
+    #[error("a route joins two different networks; both ends are {0}")]
+    RouteToItself(String),
+    /// A time span ends before it starts.
+    #[error("{field} {end} is before at_ms {start}")]
+    TimeOrder {
+        field: &'static str,
+        start: u64,
+        end: u64,
+    },
 }
 
 /// `value` is exactly `len` lowercase hex digits.
@@ -163,6 +191,82 @@ pub fn setting_value(value: &str) -> Result<(), InvalidEvent> {
     Ok(())
 }
 
+/// A MAC address in canonical form: `02:00:00:00:00:01` (lowercase,
+/// unicast, not all zeros). One spelling per address, so that two writers
+/// cannot hold two leases for one client.
+pub fn mac(value: &str) -> Result<(), InvalidEvent> {
+    parse_mac(value)
+        .filter(|m| m[0] & 1 == 0 && *m != [0; 6] && format_mac(*m) == value)
+        .map(|_| ())
+        .ok_or_else(|| InvalidEvent::Mac(value.to_owned()))
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (either case). See [`mac`] for the canonical form.
+pub fn parse_mac(value: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = value.split(':');
+    for byte in &mut out {
+        let part = parts.next()?;
+        if part.len() != 2 {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// The canonical spelling of a MAC address: lowercase, colon separated.
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// An IPv4 address in canonical dotted-decimal form.
+pub fn ipv4(value: &str) -> Result<Ipv4Addr, InvalidEvent> {
+    value
+        .parse::<Ipv4Addr>()
+        .ok()
+        .filter(|ip| ip.to_string() == value)
+        .ok_or_else(|| InvalidEvent::Ipv4(value.to_owned()))
+}
+
+/// A DHCP client identifier (RFC 2132 9.14): its bytes as lowercase hex.
+pub fn client_id(value: &str) -> Result<(), InvalidEvent> {
+    let ok = !value.is_empty()
+        && value.len().is_multiple_of(2)
+        && value.len() <= MAX_CLIENT_ID_HEX
+        && hex_id("client id", value, value.len()).is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidEvent::ClientId(value.to_owned()))
+    }
+}
+
+/// A host name a client asked for (DHCP option 12), as a lease records it.
+pub fn hostname(value: &str) -> Result<(), InvalidEvent> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_HOSTNAME_LEN
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidEvent::Hostname(value.to_owned()))
+    }
+}
+
+/// `end` (an expiry) is not before `start`.
+pub fn time_order(field: &'static str, start: u64, end: u64) -> Result<(), InvalidEvent> {
+    if end < start {
+        return Err(InvalidEvent::TimeOrder { field, start, end });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +314,34 @@ mod tests {
         ] {
             assert!(subnet(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn lease_fields() {
+        assert!(mac("02:00:00:00:00:01").is_ok());
+        for bad in [
+            "02:00:00:00:00:0A",
+            "01:00:5e:00:00:01",
+            "00:00:00:00:00:00",
+            "02:00:00:00:00",
+            "02:00:00:00:00:01:02",
+            "020:00:00:00:00:1",
+        ] {
+            assert!(mac(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_mac("02:00:00:00:00:0A"), Some([2, 0, 0, 0, 0, 10]));
+        assert_eq!(format_mac([2, 0, 0, 0, 0, 10]), "02:00:00:00:00:0a");
+        assert_eq!(ipv4("10.0.0.2").unwrap(), Ipv4Addr::new(10, 0, 0, 2));
+        assert!(ipv4("10.0.0.02").is_err());
+        assert!(ipv4("fd00::1").is_err());
+        assert!(client_id("01020000000001").is_ok());
+        assert!(client_id("010").is_err());
+        assert!(client_id("").is_err());
+        assert!(client_id(&"ab".repeat(256)).is_err());
+        assert!(hostname("alice-laptop").is_ok());
+        assert!(hostname("bad name").is_err());
+        assert!(time_order("expires_ms", 5, 4).is_err());
+        assert!(time_order("expires_ms", 5, 5).is_ok());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Compaction: presence renewals do not grow the log without bound, the
+//! Compaction: presence and lease renewals do not grow the log without bound, the
 //! folded state is preserved, and readers holding old cursors are reset.
 
 mod common;
@@ -119,4 +119,52 @@ fn explicit_compaction_and_records_of_newer_versions() {
         bytes.windows(rec.len()).any(|w| w == rec.as_slice()),
         "kept byte for byte"
     );
+}
+
+fn claim(mac: u8, ip: u8, at_ms: u64) -> chain::Event {
+    chain::Event::LeaseClaimed {
+        network: net_id(1),
+        mac: format!("02:00:00:00:00:{mac:02x}"),
+        ip: format!("10.1.0.{ip}"),
+        client_id: None,
+        hostname: None,
+        node_id: "00000000000000aa".into(),
+        at_ms,
+        expires_ms: at_ms + 1000,
+    }
+}
+
+#[test]
+fn lease_renewals_releases_and_expiries_keep_the_log_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = small(tmp.path());
+    let mut appended = vec![network(1, "lab")];
+    // 5 clients renewing 40 times each; one releases, one is retired.
+    for round in 0..40u64 {
+        for c in 1..=5u8 {
+            appended.push(claim(c, 10 + c, round * 500));
+        }
+    }
+    appended.push(chain::Event::LeaseReleased {
+        network: net_id(1),
+        mac: "02:00:00:00:00:01".into(),
+        ip: "10.1.0.11".into(),
+        at_ms: 20_000,
+    });
+    appended.push(chain::Event::LeaseExpired {
+        network: net_id(1),
+        mac: "02:00:00:00:00:02".into(),
+        ip: "10.1.0.12".into(),
+        expires_ms: 39 * 500 + 1000,
+    });
+    for ev in &appended {
+        store.append(ev).unwrap();
+    }
+    let expected = State::fold(&appended);
+    assert_eq!(expected.leases(&net_id(1)).count(), 3);
+    store.compact().unwrap();
+    let b = store.read_from(Cursor::START).unwrap();
+    assert_eq!(State::fold(&b.events), expected);
+    // The network and the three live leases.
+    assert_eq!(b.events.len(), 4, "{:?}", b.events);
 }

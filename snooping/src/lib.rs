@@ -6,8 +6,16 @@
 //! - [`mac_table`]: MAC learning with ageing, a global and a per-port cap
 //!   ([`MacTable`], [`Learned`], [`MacTableConfig`]).
 //!
-//! ARP/ND tracking and IGMP/MLD snooping come with later issues.
+//! - [`arp_table`]: IPv4 -> MAC bindings learned from ARP and DHCP leases,
+//!   with ageing, a cap and protected addresses ([`ArpTable`], [`Observed`],
+//!   [`Unlearned`]).
+//!
+//! ND tracking and IGMP/MLD snooping come with later issues.
 
+pub mod arp_table;
 pub mod mac_table;
 
+pub use arp_table::{
+    ArpCounters, ArpTable, ArpTableConfig, Binding, Observed, Origin, ProtectedFull, Unlearned,
+};
 pub use mac_table::{Learned, Mac, MacTable, MacTableConfig};

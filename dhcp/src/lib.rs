@@ -1,0 +1,29 @@
+//! DHCPv4 server (RFC 2131, options RFC 2132) for one network on one node,
+//! Sans-IO: frames and times in, [`Action`]s out. Leases live in the chain
+//! behind [`LeaseStore`]; an address is ACKed only once the chain shows this
+//! node's claim on it won. See `README.md`.
+//!
+//! - [`server`]: the state machine ([`Server`], [`Action`]).
+//! - [`codec`]: Ethernet frames <-> client messages and replies (smoltcp wire).
+//! - [`options`]: option codes and values beyond smoltcp's `DhcpRepr`.
+//! - [`pool`]: choosing an address to offer.
+//! - [`lease_store`]: the [`LeaseStore`] trait and [`MemoryLeaseStore`].
+//! - `probe`: addresses found in use by ARP probes.
+//! - [`config`]: [`ServerConfig`], the `lease-time` and `mtu` settings.
+//! - [`counters`]: [`Counters`] by [`DropReason`] and [`Stat`].
+
+pub mod codec;
+pub mod config;
+pub mod counters;
+pub mod lease_store;
+pub mod options;
+pub mod pool;
+mod probe;
+pub mod server;
+
+pub use config::{ConfigError, ServerConfig};
+pub use counters::{Counters, DropReason, Stat};
+pub use lease_store::{
+    LeaseClaim, LeaseDecline, LeaseExpiry, LeaseRelease, LeaseStore, MemoryLeaseStore,
+};
+pub use server::{Action, Server};

@@ -1,0 +1,41 @@
+//! vrouter: the ethereal gateway of every network on a node, and routing
+//! between networks (seed 004, "vRouter"; DESIGN.md, "How a frame
+//! travels"). Sans-IO: frames and `now` in, frames out through an
+//! [`Outbox`]; no sockets, clocks or randomness.
+//!
+//! Table of contents:
+//! - [`addressing`]: the gateway MAC and address, the node probe MAC.
+//! - [`subnet`]: [`Ipv4Subnet`], the chain's `subnet`.
+//! - [`gateway`]: [`Gateway`], ARP and ICMP echo answers for one network.
+//! - [`router`]: [`Router`], one per node: gateways, ARP tables, routes
+//!   between networks, the ARP-resolution queue ([`PendingConfig`]).
+//! - [`outbox`]: [`Outbox`] and [`Output`], what the node must send.
+//! - [`counters`]: [`DropReason`] and [`Counters`].
+//! - internal: `arp` and `icmp` (packets the gateway sends), `forward`
+//!   (TTL decrement), `pending` (the queue), `ether` (headers).
+
+pub mod addressing;
+mod arp;
+pub mod counters;
+mod ether;
+mod forward;
+pub mod gateway;
+mod icmp;
+pub mod outbox;
+mod pending;
+pub mod router;
+pub mod subnet;
+#[cfg(test)]
+mod testutil;
+
+pub use addressing::{gateway_ipv4, gateway_mac, node_mac};
+pub use counters::{Counters, DropReason};
+pub use gateway::{Gateway, Handled, NoGatewayAddress};
+pub use outbox::{Outbox, Output};
+pub use pending::PendingConfig;
+pub use router::{Router, RouterConfig, RouterError};
+pub use subnet::{Ipv4Subnet, SubnetParseError};
+
+/// A network's id: the chain id (`vswitch::key::ChainId`'s 16 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkId(pub [u8; 16]);
