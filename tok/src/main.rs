@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "tok",
     version,
-    about = "atenet CLI: manage networks and access keys, show node status, connect this machine with a tap",
+    about = "atenet CLI: manage networks, access keys, routes and DHCP reservations, show node status, connect this machine with a tap",
     after_help = "Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more."
 )]
 struct Cli {
@@ -51,6 +51,20 @@ enum Command {
         dir: DataDirArg,
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Add, remove and list routes between networks (the gateways route IPv4 between them).
+    Route {
+        #[command(flatten)]
+        dir: DataDirArg,
+        #[command(subcommand)]
+        command: RouteCommand,
+    },
+    /// DHCP reservations and the leases nodes handed out.
+    Lease {
+        #[command(flatten)]
+        dir: DataDirArg,
+        #[command(subcommand)]
+        command: LeaseCommand,
     },
     /// Show running nodes, their peers, networks, clients and drop counters.
     Status {
@@ -110,6 +124,51 @@ enum KeyCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum RouteCommand {
+    /// Route IPv4 between two networks (both directions).
+    Add {
+        /// Network name or id.
+        network: String,
+        /// The other network's name or id (its subnet may not overlap the first).
+        other_network: String,
+    },
+    /// Remove the route between two networks.
+    Del {
+        /// Network name or id.
+        network: String,
+        /// The other network's name or id.
+        other_network: String,
+    },
+    /// List routes.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum LeaseCommand {
+    /// Reserve an address for a MAC: it always gets this address, nobody else does.
+    Reserve {
+        /// Network name or id.
+        network: String,
+        /// The client's MAC, e.g. 02:00:00:00:00:01.
+        mac: String,
+        /// An address inside the network's subnet (not its network, broadcast or gateway address).
+        ip: String,
+    },
+    /// Remove a MAC's reservation.
+    Unreserve {
+        /// Network name or id.
+        network: String,
+        /// The client's MAC.
+        mac: String,
+    },
+    /// List a network's leases (ip, mac, hostname, node, expiry) and reservations.
+    List {
+        /// Network name or id.
+        network: String,
+    },
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Network { dir, command } => {
@@ -136,6 +195,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 KeyCommand::Revoke { network, key_id } => {
                     admin::key::revoke(&dir, &network, &key_id)
                 }
+            }
+        }
+        Command::Route { dir, command } => {
+            let dir = data_dir::resolve(dir.data_dir)?;
+            match command {
+                RouteCommand::Add {
+                    network,
+                    other_network,
+                } => admin::route::add(&dir, &network, &other_network),
+                RouteCommand::Del {
+                    network,
+                    other_network,
+                } => admin::route::del(&dir, &network, &other_network),
+                RouteCommand::List => admin::route::list(&dir),
+            }
+        }
+        Command::Lease { dir, command } => {
+            let dir = data_dir::resolve(dir.data_dir)?;
+            match command {
+                LeaseCommand::Reserve { network, mac, ip } => {
+                    admin::lease::reserve(&dir, &network, &mac, &ip)
+                }
+                LeaseCommand::Unreserve { network, mac } => {
+                    admin::lease::unreserve(&dir, &network, &mac)
+                }
+                LeaseCommand::List { network } => admin::lease::list(&dir, &network),
             }
         }
         Command::Status { dir, json } => status::run(&data_dir::resolve(dir.data_dir)?, json),
@@ -193,6 +278,35 @@ mod tests {
         assert!(p(&["key", "list", "office"]).is_ok());
         assert!(p(&["key", "revoke", "office", "0badc0de"]).is_ok());
         assert!(p(&["status", "--json"]).is_ok());
+        assert!(p(&["route", "add", "office", "lab"]).is_ok());
+        assert!(p(&["route", "del", "office", "lab"]).is_ok());
+        assert!(p(&["route", "list"]).is_ok());
+        assert!(p(&["route", "add", "office"]).is_err());
+        assert!(p(&[
+            "lease",
+            "reserve",
+            "office",
+            "02:00:00:00:00:01",
+            "10.1.2.9"
+        ])
+        .is_ok());
+        assert!(p(&["lease", "unreserve", "office", "02:00:00:00:00:01"]).is_ok());
+        assert!(p(&["lease", "list", "office"]).is_ok());
+        assert!(p(&["lease", "list"]).is_err());
+        assert!(p(&["connect", "198.18.0.1", "--key", "k", "--dhcp"]).is_ok());
+        assert!(
+            p(&[
+                "connect",
+                "198.18.0.1",
+                "--key",
+                "k",
+                "--dhcp",
+                "--address",
+                "10.1.2.5/24"
+            ])
+            .is_err(),
+            "--dhcp and --address are exclusive"
+        );
         assert!(p(&[
             "connect",
             "198.18.0.1:7370,198.18.0.2",

@@ -3,7 +3,9 @@
 //! chain; no node needs to run for these commands.
 
 pub mod key;
+pub mod lease;
 pub mod network;
+pub mod route;
 pub mod settings;
 
 use std::path::Path;

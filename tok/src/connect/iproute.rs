@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use crate::cidr::Cidr;
 
-fn run_ip(args: &[&str]) -> Result<Vec<u8>> {
+/// Runs `ip ARGS`; the error names the command and what `ip` said.
+pub fn run_ip(args: &[&str]) -> Result<Vec<u8>> {
     let out = Command::new("ip").args(args).output().with_context(|| {
         format!(
             "running `ip {}` (iproute2 is needed to configure the tap)",

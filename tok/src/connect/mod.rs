@@ -1,4 +1,4 @@
-//! `tok connect ADDR[,ADDR...] --key KEY [--tap NAME] [--address CIDR] [--mtu N]`:
+//! `tok connect ADDR[,ADDR...] --key KEY [--tap NAME] [--dhcp | --address CIDR] [--mtu N]`:
 //! create a tap, configure it, and carry its frames to a node over an
 //! encrypted UDP session, failing over between the nodes listed.
 //!
@@ -8,13 +8,21 @@
 //! - [`failover`]: which node to handshake with, and when to move on.
 //! - [`garp`]: the 15 s gratuitous ARP.
 //! - [`session`]: the event loop (tap <-> endpoint <-> UDP, timers, signals).
+//! - [`udp_socket`]: the UDP socket with large kernel buffers.
+//! - [`dhcp_client`]: `--dhcp`'s DHCP client (Sans-IO state machine),
+//!   [`dhcp_wire`]: its frames, [`dhcp_apply`]: the lease onto the tap
+//!   (`ip`, resolv.conf).
 
 pub mod args;
+pub mod dhcp_apply;
+pub mod dhcp_client;
+pub mod dhcp_wire;
 pub mod failover;
 pub mod garp;
 pub mod iproute;
 pub mod session;
 pub mod tap;
+pub mod udp_socket;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -39,8 +47,14 @@ pub struct ConnectArgs {
 
     /// Address to put on the tap, e.g. 10.1.2.5/24 (repeatable). Without it
     /// the tap comes up with no address (assign one yourself).
-    #[arg(long, value_name = "CIDR", value_parser = parse_address)]
+    #[arg(long, value_name = "CIDR", value_parser = parse_address, conflicts_with = "dhcp")]
     pub address: Vec<Cidr>,
+
+    /// Get the tap's address, default route, MTU and DNS server from the
+    /// network's DHCP server, renew it, release it on exit. Rewrites
+    /// /etc/resolv.conf while connected (see README).
+    #[arg(long)]
+    pub dhcp: bool,
 
     /// MTU of the tap (576..=1500).
     #[arg(long, value_name = "N", default_value_t = args::DEFAULT_MTU, value_parser = args::parse_mtu)]
@@ -82,7 +96,9 @@ pub fn run(args: ConnectArgs) -> Result<()> {
             .with_context(|| format!("bringing tap {name} up with mtu {}", args.mtu))?;
         let mac = iproute::mac(&name)?;
         tracing::info!(tap = %name, mtu = args.mtu, key_id = %key.key_id, network = %key.chain_id, "tap up");
-        session::Client::new(key, nodes, tap, mac)?.run().await
+        session::Client::new(key, nodes, tap, mac, args.dhcp)?
+            .run()
+            .await
     })
 }
 

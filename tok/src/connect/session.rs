@@ -17,6 +17,9 @@ use vswitch::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Received};
 use vswitch::key::{AccessKey, KeyRole};
 use vswitch::wire::{PacketKind, SessionId, MAX_FRAME, MAX_PACKET, MIN_FRAME};
 
+use super::dhcp_apply::{self, Applier, Apply};
+use super::dhcp_client::{ClientEvent, DhcpClient, Lost};
+use super::dhcp_wire::{self, MAX_CLIENT_FRAME};
 use super::failover::{Failover, GaveUp, RETRY, SILENCE};
 use super::garp::{self, GARP_INTERVAL, GARP_LEN};
 use super::iproute;
@@ -69,7 +72,18 @@ pub struct Client {
     garp_buf: [u8; GARP_LEN],
     /// The tap's IPv4 addresses, refreshed every 15 s by a helper task.
     ipv4: Vec<Ipv4Addr>,
+    /// `--dhcp`: the client and where its leases are applied.
+    dhcp: Option<Dhcp>,
+    dhcp_buf: Box<[u8]>,
     stats: Stats,
+}
+
+/// `--dhcp`: our DHCP client, started at the first session.
+#[derive(Debug)]
+struct Dhcp {
+    hostname: Option<String>,
+    client: Option<DhcpClient>,
+    applier: mpsc::UnboundedSender<Apply>,
 }
 
 /// Why the loop ended.
@@ -78,17 +92,22 @@ enum Stop {
 }
 
 impl Client {
-    pub fn new(key: AccessKey, nodes: Vec<SocketAddr>, tap: Tap, mac: [u8; 6]) -> Result<Client> {
+    /// `dhcp`: obtain a lease for the tap (`--dhcp`); must be called inside
+    /// the tokio runtime.
+    pub fn new(
+        key: AccessKey,
+        nodes: Vec<SocketAddr>,
+        tap: Tap,
+        mac: [u8; 6],
+        dhcp: bool,
+    ) -> Result<Client> {
         let dual_stack = nodes.iter().any(SocketAddr::is_ipv6);
-        let bind: SocketAddr = if dual_stack {
-            "[::]:0".parse()?
-        } else {
-            "0.0.0.0:0".parse()?
-        };
-        let std_socket = std::net::UdpSocket::bind(bind)
-            .with_context(|| format!("binding a UDP socket on {bind}"))?;
-        std_socket.set_nonblocking(true)?;
-        let socket = UdpSocket::from_std(std_socket)?;
+        let socket: UdpSocket = super::udp_socket::bind(dual_stack)?;
+        let dhcp = dhcp.then(|| Dhcp {
+            hostname: system_hostname(),
+            client: None,
+            applier: Applier::spawn(tap.name().to_owned()),
+        });
         Ok(Client {
             key,
             endpoint: Endpoint::new(EndpointConfig::default()),
@@ -106,6 +125,8 @@ impl Client {
             reply_buf: vec![0; OUT_BUF].into_boxed_slice(),
             garp_buf: [0; GARP_LEN],
             ipv4: Vec::new(),
+            dhcp,
+            dhcp_buf: vec![0; MAX_CLIENT_FRAME].into_boxed_slice(),
             stats: Stats::default(),
         })
     }
@@ -169,7 +190,12 @@ impl Client {
 
     /// The next time something is due (endpoint timers, failover).
     fn deadline(&self) -> Option<Instant> {
-        [self.endpoint.poll_timeout(), self.failover.deadline()]
+        let dhcp = self
+            .dhcp
+            .as_ref()
+            .and_then(|d| d.client.as_ref())
+            .and_then(DhcpClient::poll_timeout);
+        [self.endpoint.poll_timeout(), self.failover.deadline(), dhcp]
             .into_iter()
             .flatten()
             .min()
@@ -202,6 +228,7 @@ impl Client {
             Payload::Empty => &[],
             Payload::Tap(n) => &self.tap_buf[..n],
             Payload::Garp => &self.garp_buf,
+            Payload::Dhcp(n) => &self.dhcp_buf[..n],
         };
         match self
             .endpoint
@@ -243,6 +270,13 @@ impl Client {
                 if Some(session) == self.session {
                     self.failover.heard(now);
                     self.stats.frames_from_node += 1;
+                    if let Some(client) = self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
+                        if dhcp_wire::is_reply_for(frame, self.mac) {
+                            client.handle_frame(now, frame);
+                        }
+                    }
+                    // DHCP replies go to the tap too: harmless, and a
+                    // client run on the tap by hand still sees them.
                     match self.tap.send(frame) {
                         Ok(true) => {}
                         Ok(false) => self.stats.tap_write_drops += 1,
@@ -295,6 +329,7 @@ impl Client {
             }
         }
         self.drain_events().await;
+        self.drain_dhcp().await;
         self.poll_failover(now).await;
         Ok(())
     }
@@ -317,6 +352,84 @@ impl Client {
         self.seal_and_send(PacketKind::Keepalive, Payload::Empty)
             .await;
         self.send_garps().await;
+        if let Some(dhcp) = &mut self.dhcp {
+            match &mut dhcp.client {
+                Some(client) => client.kick(now),
+                None => {
+                    dhcp.client = Some(DhcpClient::new(
+                        self.mac,
+                        dhcp.hostname.clone(),
+                        now,
+                        rand::RngCore::next_u64(&mut self.rng),
+                    ));
+                }
+            }
+            self.on_dhcp_timer(now).await;
+        }
+    }
+
+    async fn on_dhcp_timer(&mut self, now: Instant) {
+        if let Some(client) = self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
+            if client.poll_timeout().is_some_and(|t| t <= now) {
+                client.handle_timeout(now);
+            }
+        }
+        self.drain_dhcp().await;
+    }
+
+    /// Sends what the DHCP client queued and applies its lease events.
+    async fn drain_dhcp(&mut self) {
+        loop {
+            let n = match self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
+                Some(client) => client.poll_transmit(&mut self.dhcp_buf),
+                None => None,
+            };
+            let Some(n) = n else {
+                break;
+            };
+            self.seal_and_send(PacketKind::Frame, Payload::Dhcp(n))
+                .await;
+        }
+        let mut announce = false;
+        while let Some(ev) = self
+            .dhcp
+            .as_mut()
+            .and_then(|d| d.client.as_mut())
+            .and_then(DhcpClient::poll_event)
+        {
+            let job = match ev {
+                ClientEvent::Bound { lease, new } => {
+                    if new {
+                        eprintln!("{}", dhcp_apply::summary(&lease));
+                        if !self.ipv4.contains(&lease.addr) {
+                            self.ipv4.push(lease.addr);
+                        }
+                        announce = true;
+                    }
+                    Apply::Bound { lease, new }
+                }
+                ClientEvent::Lost { lease, why } => {
+                    eprintln!(
+                        "lease {}/{} {}",
+                        lease.addr,
+                        lease.prefix,
+                        match why {
+                            Lost::Expired => "expired; asking for a new one",
+                            Lost::Nak => "refused by the server (DHCPNAK); asking for a new one",
+                            Lost::Replaced => "replaced by the server",
+                        }
+                    );
+                    self.ipv4.retain(|ip| *ip != lease.addr);
+                    Apply::Lost(lease)
+                }
+            };
+            if let Some(dhcp) = &self.dhcp {
+                let _ = dhcp.applier.send(job);
+            }
+        }
+        if announce {
+            self.send_garps().await;
+        }
     }
 
     async fn drain_events(&mut self) {
@@ -345,6 +458,7 @@ impl Client {
             self.endpoint.handle_timeout(now);
             self.drain_events().await;
         }
+        self.on_dhcp_timer(now).await;
         self.poll_failover(now).await;
     }
 
@@ -405,6 +519,28 @@ impl Client {
 
     /// Tells the node we are going (best effort).
     async fn leave(&mut self) {
+        let mut released = None;
+        if let Some(client) = self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
+            released = client.release();
+            if let Some(lease) = &released {
+                eprintln!("releasing {}/{}", lease.addr, lease.prefix);
+            }
+            self.drain_dhcp().await;
+        }
+        if let Some(dhcp) = self.dhcp.take() {
+            // Drop the address, restore resolv.conf; wait for it (bounded).
+            let (done, wait) = tokio::sync::oneshot::channel();
+            if dhcp
+                .applier
+                .send(Apply::Shutdown {
+                    lease: released,
+                    done,
+                })
+                .is_ok()
+            {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
+            }
+        }
         if self.session.is_some() {
             self.seal_and_send(PacketKind::Leave, Payload::Empty).await;
         }
@@ -420,6 +556,8 @@ enum Payload {
     Empty,
     Tap(usize),
     Garp,
+    /// A DHCP client frame in `dhcp_buf`.
+    Dhcp(usize),
 }
 
 /// What `Endpoint::handle` asked of us, detached from the packet buffer.
@@ -437,6 +575,13 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// The system host name (DHCP option 12), if it has a usable one.
+fn system_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty() && name != "(none)").then(|| name.to_owned())
 }
 
 /// Reads the tap's IPv4 addresses now and every 15 s, off the data path
