@@ -71,11 +71,12 @@ pub async fn follow(
     }
 }
 
-/// What a new chain state means to the node: networks to serve, keys to
-/// accept or revoke, peers to dial or forget.
+/// What a new chain state means to the node: networks to serve (and their
+/// ethereal services), keys to accept or revoke, peers to dial or forget.
 impl crate::node::Node {
-    pub(crate) async fn reconcile(&mut self, state: &State, now: std::time::Instant) {
+    pub(crate) async fn reconcile(&mut self, state: &Arc<State>, now: std::time::Instant) {
         self.reconcile_networks(state);
+        self.reconcile_services(state, now).await;
         self.reconcile_revocations(state, now).await;
         self.reconcile_nodes(state, now).await;
     }
@@ -216,7 +217,7 @@ impl crate::node::Node {
     }
 }
 
-fn parse_chain_id(text: &str) -> Option<ChainId> {
+pub(crate) fn parse_chain_id(text: &str) -> Option<ChainId> {
     let mut id = [0u8; 16];
     hex::decode_to_slice(text, &mut id).ok()?;
     Some(ChainId(id))

@@ -56,9 +56,29 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL", hide = true)]
     pub store: Option<String>,
 
-    /// Not supported yet by this build (browser clients over wss).
-    #[arg(long, value_name = "ADDR", hide = true)]
-    pub wss: Option<String>,
+    /// Serve browsers on this TCP address: the page at https://ADDR/ and
+    /// websocket clients at wss://ADDR/ws/TOKEN (`tok key wss-url`).
+    #[arg(long, value_name = "ADDR")]
+    pub wss: Option<SocketAddr>,
+
+    /// PEM certificate chain for --wss. Default: a self-signed certificate
+    /// made once and kept in the data dir (wss-cert.pem, wss-key.pem).
+    #[arg(long, value_name = "PEM", requires = "tls_key", requires = "wss")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve --wss as plain ws:// and http:// without TLS. INSECURE: tokens
+    /// and frames cross the wire readable; only for tests or behind a
+    /// TLS-terminating proxy.
+    #[arg(long, requires = "wss", conflicts_with = "tls_cert")]
+    pub wss_insecure_plain_http: bool,
+
+    /// Most websocket clients served at once.
+    #[arg(long, value_name = "N", default_value_t = crate::wss::DEFAULT_MAX_CLIENTS)]
+    pub wss_max_clients: usize,
 
     /// Not supported yet by this build (DNS).
     #[arg(long, value_name = "ADDR", hide = true)]
@@ -76,6 +96,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub advertise: SocketAddr,
     pub metrics: Option<SocketAddr>,
+    /// `--wss` and its TLS settings; `None`: no browser clients.
+    pub wss: Option<crate::wss::WssConfig>,
 }
 
 impl ServeArgs {
@@ -83,12 +105,11 @@ impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<Config> {
         let unsupported = [
             ("--store", self.store.is_some()),
-            ("--wss", self.wss.is_some()),
             ("--dns", !self.dns.is_empty()),
             ("--config", self.config.is_some()),
         ];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --listen, --advertise, --metrics");
+            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --listen, --advertise, --metrics, --wss");
         }
         let data_dir = match self.data_dir {
             Some(dir) => dir,
@@ -107,7 +128,17 @@ impl ServeArgs {
         if advertise.ip().is_unspecified() || advertise.port() == 0 {
             bail!("--advertise {advertise} cannot be reached by other nodes; give an address with a host and a port, e.g. 198.18.0.1:{DEFAULT_PORT}");
         }
+        let wss = self.wss.map(|addr| crate::wss::WssConfig {
+            addr,
+            tls: match (self.tls_cert, self.tls_key) {
+                _ if self.wss_insecure_plain_http => crate::wss::WssTls::InsecurePlain,
+                (Some(cert), Some(key)) => crate::wss::WssTls::Files { cert, key },
+                _ => crate::wss::WssTls::SelfSigned,
+            },
+            max_clients: self.wss_max_clients.max(1),
+        });
         Ok(Config {
+            wss,
             data_dir,
             listen: self.listen,
             advertise,
@@ -191,15 +222,15 @@ mod tests {
         let cli = Cli::try_parse_from([
             "atenet",
             "serve",
-            "--wss",
-            "0.0.0.0:443",
+            "--dns",
+            "0.0.0.0:53",
             "--advertise",
             "192.0.2.1:7370",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command;
         let err = args.resolve().unwrap_err().to_string();
-        assert!(err.contains("--wss"), "{err}");
+        assert!(err.contains("--dns"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! - the data path: [`udp`] (datagram in, frames out), [`network`]
 //!   (switch + ports per network), [`clients`], [`peers`], [`sessions`]
 //!   (session lifecycle);
+//! - the ethereal services: [`services`] (gateway and router, DHCP server,
+//!   the lease store over the chain), `ethereal` (their frames in and out);
+//! - browsers: [`wss`] (the page, websocket clients as switch ports);
 //! - the chain: [`chain_sync`] (store polling, reconcile);
 //! - observability: [`status`] (Unix socket JSON for `tok status`),
 //!   [`metrics`] (Prometheus text), [`report`] (the snapshot both show).
@@ -16,15 +19,18 @@ pub mod bootstrap;
 pub mod chain_sync;
 pub mod clients;
 pub mod config;
+mod ethereal;
 pub mod host;
 pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod peers;
 mod report;
+pub mod services;
 mod sessions;
 pub mod status;
 mod udp;
+pub mod wss;
 
 pub use config::{Cli, Command, Config};
 pub use node::{start, NodeHandle, Running};

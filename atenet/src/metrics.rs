@@ -135,6 +135,84 @@ pub fn render(snapshot: &Snapshot) -> String {
     );
     metric(
         &mut out,
+        "atenet_router_dropped_total",
+        "counter",
+        "Frames the gateways and router dropped, by reason.",
+        &by_reason(&snapshot.router_drops),
+    );
+    metric(
+        &mut out,
+        "atenet_dhcp_dropped_total",
+        "counter",
+        "DHCP messages left unanswered, by reason.",
+        &by_reason(&snapshot.dhcp_drops),
+    );
+    let by_event = |map: &std::collections::BTreeMap<String, u64>| {
+        map.iter()
+            .map(|(event, count)| (format!("event=\"{event}\""), *count))
+            .collect::<Vec<_>>()
+    };
+    metric(
+        &mut out,
+        "atenet_router_events_total",
+        "counter",
+        "What the gateways and router did (replies, routed packets, probes, ICMP errors).",
+        &by_event(&snapshot.router),
+    );
+    metric(
+        &mut out,
+        "atenet_dhcp_events_total",
+        "counter",
+        "What the DHCP servers did (messages, offers, ACKs, claims).",
+        &by_event(&snapshot.dhcp),
+    );
+    metric(
+        &mut out,
+        "atenet_ws_events_total",
+        "counter",
+        "What the --wss listener did (upgrades, frames, drops, refusals, closes).",
+        &by_event(&snapshot.ws),
+    );
+    metric(
+        &mut out,
+        "atenet_ws_clients",
+        "gauge",
+        "Websocket clients attached now.",
+        &plain(snapshot.ws_clients as u64),
+    );
+    metric(
+        &mut out,
+        "atenet_leases",
+        "gauge",
+        "DHCP leases in the chain, all networks.",
+        &plain(snapshot.networks.iter().map(|net| net.leases as u64).sum()),
+    );
+    metric(
+        &mut out,
+        "atenet_chain_appends_total",
+        "counter",
+        "Lease events appended to the chain, by outcome.",
+        &[
+            ("outcome=\"written\"".to_owned(), counters.chain_appends),
+            (
+                "outcome=\"failed\"".to_owned(),
+                counters.chain_append_errors,
+            ),
+            (
+                "outcome=\"dropped\"".to_owned(),
+                counters.chain_appends_dropped,
+            ),
+        ],
+    );
+    metric(
+        &mut out,
+        "atenet_service_frames_unsent_total",
+        "counter",
+        "Frames a service produced with nowhere to go.",
+        &plain(counters.service_frames_unsent),
+    );
+    metric(
+        &mut out,
         "atenet_packets_received_total",
         "counter",
         "UDP packets received.",
@@ -248,6 +326,18 @@ mod tests {
         );
         assert!(text.contains("atenet_frames_forwarded_total 9\n"), "{text}");
         assert!(text.contains("# TYPE atenet_peers gauge\n"));
+        let mut snapshot = Snapshot::default();
+        snapshot.router_drops.insert("no_route".into(), 2);
+        snapshot.dhcp.insert("ack_sent".into(), 1);
+        let text = render(&snapshot);
+        assert!(
+            text.contains("atenet_router_dropped_total{reason=\"no_route\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("atenet_dhcp_events_total{event=\"ack_sent\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

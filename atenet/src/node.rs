@@ -30,6 +30,8 @@ use crate::clients::Client;
 use crate::config::Config;
 use crate::network::Network;
 use crate::peers::{NodeId, Peers};
+use crate::services::lease_store::{self, AppendStats, ChainLeases};
+use crate::services::Services;
 use crate::status::{self, Counters, Snapshot, StatusSocket};
 use crate::{bootstrap, chain_sync, metrics};
 
@@ -74,6 +76,8 @@ pub struct Running {
     pub local_addr: SocketAddr,
     pub advertise: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The `--wss` listener's address and certificate fingerprint.
+    pub wss: Option<crate::wss::WssInfo>,
     /// The access key of network `default` when this run created it.
     pub first_key: Option<AccessKey>,
     pub handle: NodeHandle,
@@ -136,6 +140,10 @@ pub(crate) struct Node {
     /// Sealed packets the synchronous handlers left to send (hellos, leaves).
     pub(crate) queued: Vec<(Vec<u8>, SocketAddr)>,
     pub(crate) last_mac_sweep: Instant,
+    /// The gateways, router and DHCP servers of every network.
+    pub(crate) services: Services,
+    /// Websocket clients (`--wss`): their queues and the listener's events.
+    pub(crate) ws: crate::wss::WsPorts,
 }
 
 /// Opens the chain, runs the first-run bootstrap, binds every socket and
@@ -158,8 +166,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .context("bootstrap task panicked")??
     };
 
-    let socket = UdpSocket::bind(config.listen)
-        .await
+    let socket = crate::udp::bind(config.listen)
         .with_context(|| format!("binding UDP {} (--listen)", config.listen))?;
     let local_addr = socket.local_addr()?;
     let mut advertise = config.advertise;
@@ -200,6 +207,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (query_tx, query_rx) = mpsc::channel(QUERY_QUEUE);
     let handle = NodeHandle { queries: query_tx };
 
+    let (appends_tx, appends_rx) = mpsc::channel(lease_store::APPEND_QUEUE);
+    let append_stats = Arc::new(AppendStats::default());
+    tokio::spawn(lease_store::write(
+        Arc::clone(&store),
+        appends_rx,
+        Arc::clone(&append_stats),
+    ));
     tokio::spawn(chain_sync::follow(
         Arc::clone(&store),
         state_tx,
@@ -214,7 +228,19 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ));
     }
 
+    let (ws, wss) = match &config.wss {
+        Some(wss) => {
+            crate::wss::raise_nofile_limit();
+            let (ports, info) =
+                crate::wss::start(wss, &config.data_dir, state_rx.clone(), shutdown_rx.clone())
+                    .await?;
+            (ports, Some(info))
+        }
+        None => (crate::wss::WsPorts::disabled(), None),
+    };
+
     let node = Node {
+        ws,
         id,
         listen: local_addr,
         advertise,
@@ -232,6 +258,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         reply: Box::new([0; PACKET_BUF]),
         queued: Vec::new(),
         last_mac_sweep: Instant::now(),
+        services: Services::new(id, ChainLeases::new(appends_tx, append_stats)),
     };
     let task = tokio::spawn(async move {
         let mut node = node;
@@ -253,6 +280,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         local_addr,
         advertise,
         metrics_addr,
+        wss,
         first_key,
         handle,
         shutdown: shutdown_tx,
@@ -275,7 +303,7 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
 }
 
-fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
@@ -298,6 +326,11 @@ impl Node {
                 || tokio::time::Instant::now() + PEER_TICK,
                 tokio::time::Instant::from_std,
             );
+            let services_timer = self.services.poll_timeout();
+            let services_at = services_timer.map_or_else(
+                || tokio::time::Instant::now() + PEER_TICK,
+                tokio::time::Instant::from_std,
+            );
             tokio::select! {
                 biased;
                 () = crate::node::stopped(&mut shutdown) => return,
@@ -316,6 +349,9 @@ impl Node {
                     self.endpoint.handle_timeout(Instant::now());
                     self.drain_endpoint_events(Instant::now()).await;
                 }
+                () = tokio::time::sleep_until(services_at), if services_timer.is_some() => {
+                    self.on_services_timer(Instant::now()).await;
+                }
                 _ = peer_tick.tick() => self.on_peer_tick(Instant::now()).await,
                 changed = states.changed() => {
                     if changed.is_err() {
@@ -327,6 +363,7 @@ impl Node {
                     let state = Arc::clone(&states.borrow_and_update());
                     self.reconcile(&state, Instant::now()).await;
                 }
+                Some(event) = self.ws.recv() => self.on_ws_event(Instant::now(), event).await,
                 Some(reply) = queries.recv() => {
                     let _ = reply.send(self.snapshot(Instant::now()));
                 }
@@ -338,6 +375,7 @@ impl Node {
     /// link is retried later. Safe to call for a session already gone.
     pub(crate) fn detach(&mut self, session: SessionId, now: Instant, why: &str) {
         self.endpoint.remove_session(session);
+        self.ws.remove(session);
         let Some(attached) = self.sessions.remove(&session) else {
             return;
         };

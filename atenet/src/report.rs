@@ -1,6 +1,7 @@
 //! The node's status as one [`Snapshot`], for `tok status` and metrics.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::node::{Attached, Node};
@@ -21,6 +22,13 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
             name: net.name.clone(),
             subnet: net.subnet.clone(),
             ports: net.port_count(),
+            gateway: node
+                .services
+                .router
+                .gateway(vrouter::NetworkId(net.id.0))
+                .map(|gateway| gateway.ipv4().to_string())
+                .unwrap_or_default(),
+            leases: node.services.lease_count(net.id),
         })
         .collect();
     networks.sort_by(|a, b| a.name.cmp(&b.name));
@@ -67,6 +75,7 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
             })
         })
         .collect();
+    clients.extend(node.ws_client_status(now));
     clients.sort_by(|a, b| (&a.network, &a.remote).cmp(&(&b.network, &b.remote)));
 
     let packet_drops = node
@@ -85,6 +94,26 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
         }
     }
 
+    if node.ws.is_enabled() {
+        // Frames dropped at a websocket client's queue (it reads too
+        // slowly) or on their way in (the node task's queue was full):
+        // drops of the frame layer, so `tok status` shows them.
+        for (name, count) in node.ws.stats().iter() {
+            if matches!(name, "queue_full" | "rx_dropped") {
+                frame_drops.insert(format!("ws_{name}"), count);
+            }
+        }
+    }
+    let (router_drops, router) = node.services.router_counters();
+    let (dhcp_drops, dhcp) = node.services.dhcp_counters();
+    let mut counters = node.counters;
+    let appends = node.services.leases.stats();
+    counters.chain_appends = appends.appended.load(Ordering::Relaxed);
+    counters.chain_append_errors = appends.failed.load(Ordering::Relaxed);
+    counters.chain_appends_dropped = appends.dropped.load(Ordering::Relaxed);
+    counters.service_frames_unsent = node.services.counters.unsent;
+    counters.leases_refused = node.services.counters.leases_refused;
+
     Snapshot {
         version: STATUS_VERSION,
         node_id: node.id.to_string(),
@@ -97,6 +126,20 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
         clients,
         packet_drops,
         frame_drops,
-        counters: node.counters,
+        counters,
+        router_drops,
+        router,
+        dhcp_drops,
+        dhcp,
+        ws: if node.ws.is_enabled() {
+            node.ws
+                .stats()
+                .iter()
+                .map(|(name, count)| (name.to_owned(), count))
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
+        ws_clients: node.ws.len(),
     }
 }

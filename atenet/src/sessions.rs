@@ -332,6 +332,7 @@ impl Node {
             for network in self.networks.values_mut() {
                 network.switch.expire(now);
             }
+            self.services.router.expire(now);
         }
         self.drain_endpoint_events(now).await;
     }

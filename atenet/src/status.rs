@@ -41,6 +41,30 @@ pub struct Snapshot {
     /// Frames dropped by a switch, by the check that failed (all networks).
     pub frame_drops: BTreeMap<String, u64>,
     pub counters: Counters,
+    /// Frames the gateways and router dropped, by reason (all networks;
+    /// `vrouter::DropReason` names).
+    #[serde(default)]
+    pub router_drops: BTreeMap<String, u64>,
+    /// What the gateways and router did: `arp_replies`, `echo_replies`,
+    /// `routed`, `queued`, `probes`, `icmp_errors`, `to_nat`.
+    #[serde(default)]
+    pub router: BTreeMap<String, u64>,
+    /// DHCP messages the servers left unanswered, by reason (all networks;
+    /// `dhcp::DropReason` names).
+    #[serde(default)]
+    pub dhcp_drops: BTreeMap<String, u64>,
+    /// What the DHCP servers did (`dhcp::Stat` names: `discover`,
+    /// `ack_sent`, `claim_won`, ...).
+    #[serde(default)]
+    pub dhcp: BTreeMap<String, u64>,
+    /// The `--wss` listener since start (`crate::wss::WsStats` names:
+    /// `upgrades`, `queue_full`, `bad_token`, `text_closed`, ...); empty
+    /// without `--wss`.
+    #[serde(default)]
+    pub ws: BTreeMap<String, u64>,
+    /// Websocket clients attached now (they are also in `clients`).
+    #[serde(default)]
+    pub ws_clients: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -51,6 +75,12 @@ pub struct NetworkStatus {
     pub subnet: String,
     /// Switch ports in use (clients and peer sessions).
     pub ports: usize,
+    /// The gateway's address (empty: no gateway on this node).
+    #[serde(default)]
+    pub gateway: String,
+    /// DHCP leases of this network in the chain.
+    #[serde(default)]
+    pub leases: usize,
 }
 
 /// One peer node of one network.
@@ -93,6 +123,22 @@ pub struct Counters {
     pub handshakes_completed: u64,
     pub sessions_expired: u64,
     pub clients_moved: u64,
+    /// Lease events appended to the chain (durable).
+    #[serde(default)]
+    pub chain_appends: u64,
+    /// Lease events the chain store refused or failed to write.
+    #[serde(default)]
+    pub chain_append_errors: u64,
+    /// Lease events dropped because the append queue was full.
+    #[serde(default)]
+    pub chain_appends_dropped: u64,
+    /// Frames a service produced with nowhere to go (the client left the
+    /// node; a NAT hand-off while NAT is off).
+    #[serde(default)]
+    pub service_frames_unsent: u64,
+    /// Chain leases the router's ARP tables refused (conflicting binding).
+    #[serde(default)]
+    pub leases_refused: u64,
 }
 
 /// The socket path of a node in a data directory.

@@ -9,9 +9,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
-use vswitch::endpoint::Received;
+use vswitch::endpoint::{Endpoint, Received};
 use vswitch::wire::{PacketKind, SessionId};
 
+use crate::ethereal::Reached;
+use crate::network::Egress;
 use crate::node::{Attached, Node};
 use crate::status::Counters;
 
@@ -61,15 +63,22 @@ impl Node {
         self.drain_endpoint_events(now).await;
     }
 
-    /// Switches one opened frame and sends a sealed copy to every egress
-    /// port's session.
-    async fn forward(&mut self, now: Instant, session: SessionId, from: SocketAddr, frame: &[u8]) {
-        let (network_id, port) = match self.sessions.get_mut(&session) {
+    /// Switches one opened frame, sends a sealed copy to every egress
+    /// port's session, and shows it to the ethereal services (snooping, and
+    /// the gateway or DHCP port when it reached them).
+    pub(crate) async fn forward(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        from: SocketAddr,
+        frame: &[u8],
+    ) {
+        let (network_id, port, asker) = match self.sessions.get_mut(&session) {
             Some(Attached::Client(client)) => {
                 client.note_source(frame);
-                (client.network, client.port)
+                (client.network, client.port, Some(session))
             }
-            Some(Attached::Peer { network, port, .. }) => (*network, *port),
+            Some(Attached::Peer { network, port, .. }) => (*network, *port, None),
             None => return,
         };
         let Some(network) = self.networks.get_mut(&network_id) else {
@@ -90,34 +99,27 @@ impl Node {
             // Counted by the switch under its reason.
             return;
         }
+        let mut reached = Reached::default();
         for &out in &self.egress {
             let Some(egress) = network.egress(out) else {
+                reached.note(network.ethereal, out);
                 continue;
             };
-            match self.endpoint.seal(
-                now,
-                egress.session,
-                PacketKind::Frame,
-                frame,
+            seal_and_send(
+                &mut self.ws,
+                &mut self.endpoint,
+                &self.socket,
+                &mut self.counters,
                 &mut self.tx[..],
-            ) {
-                Ok(len) => {
-                    self.counters.frames_forwarded += 1;
-                    send(
-                        &self.socket,
-                        &mut self.counters,
-                        &self.tx[..len],
-                        egress.remote,
-                    )
-                    .await;
-                }
-                Err(err) => {
-                    self.counters.send_errors += 1;
-                    tracing::debug!(session = %egress.session, %err, "sealing a frame failed");
-                }
-            }
+                now,
+                egress,
+                frame,
+            )
+            .await;
         }
         self.drain_switch_events(network_id, now).await;
+        self.serve_ethereal(now, network_id, asker, frame, reached)
+            .await;
     }
 
     /// An authenticated packet of `session` came from `from`: follow the
@@ -171,6 +173,71 @@ impl Node {
             .map(|egress| egress.remote)
     }
 }
+
+/// Seals `frame` for `egress`'s session and sends it; a websocket
+/// client's session gets the frame in its queue instead.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn seal_and_send(
+    ws: &mut crate::wss::WsPorts,
+    endpoint: &mut Endpoint,
+    socket: &UdpSocket,
+    counters: &mut Counters,
+    tx: &mut [u8],
+    now: Instant,
+    egress: Egress,
+    frame: &[u8],
+) {
+    if ws.deliver(egress.session, frame) {
+        counters.frames_forwarded += 1;
+        return;
+    }
+    match endpoint.seal(now, egress.session, PacketKind::Frame, frame, tx) {
+        Ok(len) => {
+            counters.frames_forwarded += 1;
+            send(socket, counters, &tx[..len], egress.remote).await;
+        }
+        Err(err) => {
+            counters.send_errors += 1;
+            tracing::debug!(session = %egress.session, %err, "sealing a frame failed");
+        }
+    }
+}
+
+/// Binds the node's UDP socket with large kernel buffers: a burst of
+/// client traffic (iperf3) otherwise overflows the default ~200 KiB
+/// receive buffer before the node task drains it.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(err) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
+        tracing::debug!(%err, "SO_RCVBUF not set");
+    }
+    if let Err(err) = socket.set_send_buffer_size(SOCKET_BUFFER) {
+        tracing::debug!(%err, "SO_SNDBUF not set");
+    }
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    // Linux reports twice what it grants (bookkeeping), capped by
+    // net.core.rmem_max / wmem_max.
+    let (rcv, snd) = (socket.recv_buffer_size()?, socket.send_buffer_size()?);
+    tracing::debug!(
+        rcvbuf = rcv,
+        sndbuf = snd,
+        requested = SOCKET_BUFFER,
+        "UDP socket buffers"
+    );
+    if rcv < SOCKET_BUFFER {
+        tracing::info!(
+            rcvbuf = rcv,
+            requested = SOCKET_BUFFER,
+            "UDP receive buffer capped by the kernel; raise net.core.rmem_max for bursts"
+        );
+    }
+    UdpSocket::from_std(socket.into())
+}
+
+/// Requested SO_RCVBUF / SO_SNDBUF of the node's socket.
+const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Sends one datagram, counting it or its failure. A full socket buffer
 /// makes this wait (backpressure), it does not drop.

@@ -104,8 +104,9 @@ cleanup() {
   local rc=$? ns p tag i
   ((_cleaned)) && return; _cleaned=1
   trap - EXIT INT TERM
-  # programs first (atenet gets SIGTERM: its clean shutdown is part of what we run)
-  for tag in "${!PID[@]}"; do kill -TERM "${PID[$tag]}" 2>/dev/null; done
+  # programs first (atenet gets SIGTERM: its clean shutdown is part of what we run;
+  # a program a test froze with SIGSTOP gets SIGCONT so that it sees the TERM)
+  for tag in "${!PID[@]}"; do kill -TERM "${PID[$tag]}" 2>/dev/null; kill -CONT "${PID[$tag]}" 2>/dev/null; done
   for ns in "${NETNS[@]}"; do
     for p in $(timeout 5 ip netns pids "$ns" 2>/dev/null); do kill -TERM "$p" 2>/dev/null; done
   done
@@ -295,6 +296,36 @@ tok_start() {
   say "tok in $role connecting to $addrs as $(ovip "$host") (pid ${PID[tok-$role]})"
 }
 tap_ready() { alive "${PID[tok-$1]:-}" && nsx "$1" ip -o addr show dev tap0 up | grep -q " $2/"; }
+
+# tok_start_at ROLE NODES KEY CIDR [EXTRA...]: like tok_start, with any address
+# (e.g. another network's subnet), tap0. Tag tok-ROLE.
+tok_start_at() {
+  local role=$1 nodes=$2 key=$3 cidr=$4 addrs="" n; shift 4
+  for n in ${nodes//,/ }; do addrs+="${addrs:+,}$(ulip "$n"):$PORT"; done
+  bg "$role" "tok-$role" env RUST_LOG="${RUST_LOG:-info}" "$TOK_BIN" connect "$addrs" --key "$key" \
+    --tap tap0 --address "$cidr" "$@"
+  wait_for 10 tap_ready "$role" "${cidr%/*}" \
+    || fail "tok in $role made no tap0 with $cidr; stderr: $(tail -5 "$LOG/tok-$role.err")"
+  say "tok in $role connecting to $addrs as $cidr (pid ${PID[tok-$role]})"
+}
+# tok_start_bare ROLE NODES KEY TAP [EXTRA...]: `tok connect` without an address
+# (a DHCP client configures the tap). A tap TAP that exists already (see
+# tap_precreate) is attached to as it is. Tag tok-ROLE.
+tok_start_bare() {
+  local role=$1 nodes=$2 key=$3 tap=$4 addrs="" n; shift 4
+  for n in ${nodes//,/ }; do addrs+="${addrs:+,}$(ulip "$n"):$PORT"; done
+  bg "$role" "tok-$role" env RUST_LOG="${RUST_LOG:-info}" "$TOK_BIN" connect "$addrs" --key "$key" \
+    --tap "$tap" "$@"
+  wait_for 10 tap_up "$role" "$tap" \
+    || fail "tok in $role brought no tap $tap up; stderr: $(tail -5 "$LOG/tok-$role.err")"
+  say "tok in $role connecting to $addrs on tap $tap without an address (pid ${PID[tok-$role]})"
+}
+tap_up() { alive "${PID[tok-$1]:-}" && nsx "$1" ip -o link show dev "$2" up | grep -q ',UP'; }
+# tap_precreate ROLE TAP MAC: a persistent tap with a chosen MAC, for tok to attach to
+tap_precreate() {
+  nsx "$1" ip tuntap add dev "$2" mode tap || fail "ip tuntap add $2 in $1"
+  nsx "$1" ip link set dev "$2" address "$3" || fail "MAC $3 on $1/$2"
+}
 
 # ping_ok ROLE IP: one echo answered within 1 s
 ping_ok() { nsx "$1" ping -n -q -c 1 -W 1 "$2" >/dev/null 2>&1; }

@@ -122,6 +122,23 @@ enum KeyCommand {
         /// Key id (8 hex digits, as `tok key list` shows).
         key_id: String,
     },
+    /// Print the URL a browser joins with: wss://NODE/ws/TOKEN (the token is
+    /// derived from the key, never the key itself).
+    WssUrl {
+        /// Network name or id.
+        network: String,
+        /// Key id (8 hex digits, as `tok key list` shows).
+        key_id: String,
+        /// HOST:PORT of the node's `atenet serve --wss`.
+        #[arg(long, value_name = "HOST:PORT")]
+        node: String,
+        /// Print the node's page with the token prefilled (https://NODE/#TOKEN).
+        #[arg(long)]
+        page: bool,
+        /// The node runs `--wss-insecure-plain-http`: ws:// and http://.
+        #[arg(long)]
+        insecure_plain: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +211,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 KeyCommand::List { network } => admin::key::list(&dir, &network),
                 KeyCommand::Revoke { network, key_id } => {
                     admin::key::revoke(&dir, &network, &key_id)
+                }
+                KeyCommand::WssUrl {
+                    network,
+                    key_id,
+                    node,
+                    page,
+                    insecure_plain,
+                } => {
+                    let form = if page {
+                        admin::wss_url::Form::Page
+                    } else {
+                        admin::wss_url::Form::Websocket
+                    };
+                    admin::wss_url::print(&dir, &network, &key_id, &node, form, insecure_plain)
                 }
             }
         }

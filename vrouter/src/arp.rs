@@ -47,7 +47,7 @@ pub(crate) fn reply(
 /// Cost: a host that is itself probing `target` right then (RFC 5227 2.1.1)
 /// takes it for a conflict; hosts that ignore 0.0.0.0 senders (smoltcp)
 /// are only resolved from their own ARP or a lease.
-pub(crate) fn probe(buf: &mut Vec<u8>, node_mac: Mac, target: Ipv4Addr) {
+pub fn probe(buf: &mut Vec<u8>, node_mac: Mac, target: Ipv4Addr) {
     let repr = ArpRepr::EthernetIpv4 {
         operation: ArpOperation::Request,
         source_hardware_addr: EthernetAddress(node_mac),

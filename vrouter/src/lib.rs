@@ -29,6 +29,9 @@ pub mod subnet;
 mod testutil;
 
 pub use addressing::{gateway_ipv4, gateway_mac, node_mac};
+/// The ARP probe a node sends from its node MAC (sender 0.0.0.0): the
+/// router's own next-hop probe, public for the DHCP server's address probes.
+pub use arp::probe as arp_probe;
 pub use counters::{Counters, DropReason};
 pub use gateway::{Gateway, Handled, NoGatewayAddress};
 pub use outbox::{Outbox, Output};

@@ -7,6 +7,7 @@ pub mod lease;
 pub mod network;
 pub mod route;
 pub mod settings;
+pub mod wss_url;
 
 use std::path::Path;
 

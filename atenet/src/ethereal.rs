@@ -1,0 +1,285 @@
+//! Moving the ethereal services' frames (DESIGN.md, "How a frame travels"):
+//! what a switch delivers to a network's gateway or DHCP port goes to the
+//! router or the DHCP server; what they *answer* is sealed to the asking
+//! client's port only; what they *originate* (routed frames, ARP probes)
+//! is switched into its network with the gateway port as ingress, to the
+//! session ports it reaches. Every frame a switch forwards from a session
+//! is shown to the router's ARP snooping first (this is how node A learns
+//! a client of node B); frames the services originate are not (their
+//! senders are the gateway and node MACs, which the ARP tables refuse).
+//!
+//! Per frame nothing is allocated: the router's outbox, the DHCP actions
+//! and the probe buffer are the node's, reused (the DHCP core allocates
+//! its own replies, which are not on the data path).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chain::State;
+use dhcp::Action;
+use snooping::Observed;
+use vrouter::{NetworkId, Outbox, Output};
+use vswitch::key::ChainId;
+use vswitch::port::PortId;
+use vswitch::wire::SessionId;
+
+use crate::network::EtherealPorts;
+use crate::node::{unix_ms, Attached, Node};
+use crate::services::dhcp::{is_request, reply_client};
+use crate::udp::seal_and_send;
+
+/// Which ethereal ports a switched frame reached.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reached {
+    gateway: bool,
+    dhcp: bool,
+}
+
+impl Reached {
+    /// `port` was an egress port that is no session's.
+    pub(crate) fn note(&mut self, ports: Option<EtherealPorts>, port: PortId) {
+        if let Some(ports) = ports {
+            self.gateway |= port == ports.gateway;
+            self.dhcp |= port == ports.dhcp;
+        }
+    }
+}
+
+impl Node {
+    /// Shows a frame switched in `network` to the services. `asker` is the
+    /// client session it came from (`None`: from a peer node, which is
+    /// snooped but never answered: its own node answers it).
+    pub(crate) async fn serve_ethereal(
+        &mut self,
+        now: Instant,
+        network: ChainId,
+        asker: Option<SessionId>,
+        frame: &[u8],
+        reached: Reached,
+    ) {
+        let services = &mut self.services;
+        let Some(ethereal) = services.nets.get_mut(&network) else {
+            return;
+        };
+        let id = NetworkId(network.0);
+        let observed = services
+            .router
+            .observe_frame(now, id, frame, &mut services.outbox);
+        if let (Observed::Learned { ip, mac, .. }, Some(dhcp)) = (observed, &mut ethereal.dhcp) {
+            dhcp.server.observe_arp_reply(
+                now,
+                unix_ms(),
+                ip,
+                mac,
+                &services.leases,
+                &mut services.actions,
+            );
+        }
+        if asker.is_some() && (reached.gateway || reached.dhcp) {
+            if is_request(frame) {
+                if let Some(dhcp) = &mut ethereal.dhcp {
+                    // Refusals are counted by the server under their reason.
+                    let _ = dhcp.server.handle_frame(
+                        now,
+                        unix_ms(),
+                        frame,
+                        &services.leases,
+                        &mut services.actions,
+                    );
+                }
+            } else if reached.gateway && frame.get(..6) != Some(&ethereal.node_mac[..]) {
+                // (Frames to the node MAC answer its probes: snooped above.)
+                services
+                    .router
+                    .handle_frame(now, id, frame, &mut services.outbox);
+            }
+        }
+        self.flush_services(now, network, asker).await;
+    }
+
+    /// A chain state arrived: ports and gateways for new networks, DHCP
+    /// settings, routes and leases into the router, then the DHCP servers
+    /// learn which of their claims won.
+    pub(crate) async fn reconcile_services(&mut self, state: &Arc<State>, now: Instant) {
+        self.services.leases.set_state(Arc::clone(state));
+        for net in state.networks() {
+            let Some(chain) = crate::chain_sync::parse_chain_id(&net.id) else {
+                continue;
+            };
+            if let Some(network) = self.networks.get_mut(&chain) {
+                self.services.ensure(now, net, network);
+            }
+        }
+        let now_ms = unix_ms();
+        self.services.sync_router(state, now, now_ms);
+        let networks: Vec<ChainId> = self.services.nets.keys().copied().collect();
+        self.flush_services(
+            now,
+            networks.first().copied().unwrap_or(ChainId([0; 16])),
+            None,
+        )
+        .await;
+        for chain in networks {
+            let services = &mut self.services;
+            if let Some(dhcp) = services.nets.get_mut(&chain).and_then(|n| n.dhcp.as_mut()) {
+                dhcp.server
+                    .chain_updated(now, now_ms, &services.leases, &mut services.actions);
+            }
+            self.flush_services(now, chain, None).await;
+        }
+    }
+
+    /// The services' timers: ARP resolution timeouts, DHCP probes that
+    /// stayed silent, offers and claims that time out, lease retirement.
+    pub(crate) async fn on_services_timer(&mut self, now: Instant) {
+        let services = &mut self.services;
+        services.router.handle_timeout(now, &mut services.outbox);
+        let now_ms = unix_ms();
+        let due: Vec<ChainId> = services
+            .nets
+            .iter()
+            .filter(|(_, net)| {
+                net.dhcp
+                    .as_ref()
+                    .and_then(|dhcp| dhcp.server.poll_timeout())
+                    .is_some_and(|at| at <= now)
+            })
+            .map(|(chain, _)| *chain)
+            .collect();
+        let any = due.first().copied().unwrap_or(ChainId([0; 16]));
+        self.flush_services(now, any, None).await;
+        for chain in due {
+            let services = &mut self.services;
+            if let Some(dhcp) = services.nets.get_mut(&chain).and_then(|n| n.dhcp.as_mut()) {
+                dhcp.server
+                    .handle_timeout(now, now_ms, &services.leases, &mut services.actions);
+            }
+            self.flush_services(now, chain, None).await;
+        }
+    }
+
+    /// Carries out what the router's outbox and `network`'s DHCP actions
+    /// hold. `asker` is the client whose frame was just handled, if any:
+    /// the only port replies may go to.
+    async fn flush_services(&mut self, now: Instant, network: ChainId, asker: Option<SessionId>) {
+        if !self.services.outbox.is_empty() {
+            // Taken out while its frames are sent (no allocation: a
+            // zero-capacity outbox holds no buffers).
+            let mut outbox = std::mem::replace(&mut self.services.outbox, Outbox::new(0));
+            for output in outbox.iter() {
+                match output {
+                    Output::Reply(frame) => match asker {
+                        Some(session) => self.send_to_client(now, session, frame).await,
+                        None => self.services.counters.unsent += 1,
+                    },
+                    Output::Originate { network, frame } => {
+                        self.originate(now, ChainId(network.0), frame).await;
+                    }
+                    Output::ToNat { .. } => self.services.counters.unsent += 1,
+                }
+            }
+            outbox.clear();
+            self.services.outbox = outbox;
+        }
+        if !self.services.actions.is_empty() {
+            let mut actions = std::mem::take(&mut self.services.actions);
+            for action in actions.drain(..) {
+                match action {
+                    Action::Transmit(frame) => {
+                        let client = asker.or_else(|| self.dhcp_client(now, network, &frame));
+                        match client {
+                            Some(session) => self.send_to_client(now, session, &frame).await,
+                            None => self.services.counters.unsent += 1,
+                        }
+                    }
+                    Action::Probe { ip } => {
+                        let Some(node_mac) = self.services.nets.get(&network).map(|n| n.node_mac)
+                        else {
+                            continue;
+                        };
+                        let mut probe = std::mem::take(&mut self.services.probe);
+                        probe.clear();
+                        vrouter::arp_probe(&mut probe, node_mac, ip);
+                        self.originate(now, network, &probe).await;
+                        self.services.probe = probe;
+                    }
+                    write => {
+                        write.write_to(&mut self.services.leases);
+                    }
+                }
+            }
+            // Keep the allocation (the next call may have pushed nothing).
+            actions.append(&mut self.services.actions);
+            self.services.actions = actions;
+        }
+    }
+
+    /// The local client session a DHCP reply is for: where the switch
+    /// learned its MAC, if that is a client port of this node.
+    fn dhcp_client(&self, now: Instant, network: ChainId, frame: &[u8]) -> Option<SessionId> {
+        let net = self.networks.get(&network)?;
+        let port = net.switch.lookup(now, reply_client(frame)?)?;
+        let session = net.egress(port)?.session;
+        matches!(self.sessions.get(&session), Some(Attached::Client(_))).then_some(session)
+    }
+
+    /// Seals an answer for one client session.
+    async fn send_to_client(&mut self, now: Instant, session: SessionId, frame: &[u8]) {
+        let egress = match self.sessions.get(&session) {
+            Some(Attached::Client(client)) => self
+                .networks
+                .get(&client.network)
+                .and_then(|net| net.egress(client.port)),
+            _ => None,
+        };
+        let Some(egress) = egress else {
+            self.services.counters.unsent += 1;
+            return;
+        };
+        seal_and_send(
+            &mut self.ws,
+            &mut self.endpoint,
+            &self.socket,
+            &mut self.counters,
+            &mut self.tx[..],
+            now,
+            egress,
+            frame,
+        )
+        .await;
+    }
+
+    /// Switches a frame a service originated into `network`, with the
+    /// gateway port as ingress, to the session ports it reaches.
+    async fn originate(&mut self, now: Instant, network: ChainId, frame: &[u8]) {
+        let Some(net) = self.networks.get_mut(&network) else {
+            return;
+        };
+        let Some(ports) = net.ethereal else {
+            return;
+        };
+        if net
+            .switch
+            .forward(now, ports.gateway, frame, &mut self.egress)
+            .is_err()
+        {
+            return; // counted by the switch
+        }
+        for &out in &self.egress {
+            if let Some(egress) = net.egress(out) {
+                seal_and_send(
+                    &mut self.ws,
+                    &mut self.endpoint,
+                    &self.socket,
+                    &mut self.counters,
+                    &mut self.tx[..],
+                    now,
+                    egress,
+                    frame,
+                )
+                .await;
+            }
+        }
+        self.drain_switch_events(network, now).await;
+    }
+}

@@ -1,0 +1,234 @@
+//! The node task's side of websocket clients: a websocket is a
+//! `PortKind::WsClient` port under a session id of the node's choosing
+//! (never an endpoint session), listed with the sessions as a client, so
+//! every path that serves a client (switching, gateway and DHCP answers,
+//! revocation, a MAC moving away) serves it too. Frames for it are handed
+//! to its connection task's bounded queue and never waited for.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::RngCore;
+use tokio::sync::{mpsc, oneshot};
+use vswitch::key::{ChainId, KeyId};
+use vswitch::port::PortKind;
+use vswitch::wire::SessionId;
+
+use super::WsStats;
+use crate::clients::Client;
+use crate::node::{Attached, Node};
+use crate::status::ClientStatus;
+
+/// From a connection task to the node task.
+#[derive(Debug)]
+pub(crate) enum WsEvent {
+    /// A checked upgrade wants a port; the reply is its session id, or
+    /// `None` (key no longer live, client cap, network unknown).
+    Attach {
+        network: ChainId,
+        key_id: KeyId,
+        remote: SocketAddr,
+        queue: mpsc::Sender<Bytes>,
+        reply: oneshot::Sender<Option<SessionId>>,
+    },
+    Frame {
+        session: SessionId,
+        frame: Bytes,
+    },
+    /// The connection ended on its side.
+    Closed {
+        session: SessionId,
+    },
+}
+
+#[derive(Debug)]
+struct WsClientPort {
+    queue: mpsc::Sender<Bytes>,
+    remote: SocketAddr,
+    last_heard: Instant,
+}
+
+/// The websocket clients of this node.
+#[derive(Debug)]
+pub(crate) struct WsPorts {
+    events: Option<mpsc::Receiver<WsEvent>>,
+    clients: HashMap<SessionId, WsClientPort>,
+    stats: Arc<WsStats>,
+    max_clients: usize,
+    /// The frame last copied for a queue: a flood to many websockets
+    /// shares one buffer.
+    last: Bytes,
+}
+
+impl WsPorts {
+    pub(crate) fn new(
+        events: mpsc::Receiver<WsEvent>,
+        stats: Arc<WsStats>,
+        max_clients: usize,
+    ) -> Self {
+        Self {
+            events: Some(events),
+            clients: HashMap::new(),
+            stats,
+            max_clients,
+            last: Bytes::new(),
+        }
+    }
+
+    /// No `--wss`: never an event, never a client.
+    pub(crate) fn disabled() -> Self {
+        Self {
+            events: None,
+            clients: HashMap::new(),
+            stats: Arc::new(WsStats::default()),
+            max_clients: 0,
+            last: Bytes::new(),
+        }
+    }
+
+    /// The next event from a connection task; pending forever when
+    /// disabled.
+    pub(crate) async fn recv(&mut self) -> Option<WsEvent> {
+        match &mut self.events {
+            Some(events) => events.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Hands `frame` to `session`'s queue if it is a websocket client
+    /// (`true`), dropping and counting it when the queue is full.
+    pub(crate) fn deliver(&mut self, session: SessionId, frame: &[u8]) -> bool {
+        let Some(client) = self.clients.get(&session) else {
+            return false;
+        };
+        if self.last[..] != *frame {
+            self.last = Bytes::copy_from_slice(frame);
+        }
+        if client.queue.try_send(self.last.clone()).is_err() {
+            // Full (a slow reader) or closed (its task is ending and will
+            // report `Closed`): dropped either way, never waited for.
+            WsStats::bump(&self.stats.queue_full);
+        }
+        true
+    }
+
+    /// Forgets a client; dropping its queue's sender tells its task to
+    /// close the websocket.
+    pub(crate) fn remove(&mut self, session: SessionId) {
+        self.clients.remove(&session);
+    }
+
+    pub(crate) fn stats(&self) -> &WsStats {
+        &self.stats
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.events.is_some()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+impl Node {
+    pub(crate) async fn on_ws_event(&mut self, now: Instant, event: WsEvent) {
+        match event {
+            WsEvent::Attach {
+                network,
+                key_id,
+                remote,
+                queue,
+                reply,
+            } => {
+                let session = self.attach_ws(network, key_id, remote, queue);
+                let _ = reply.send(session);
+            }
+            WsEvent::Frame { session, frame } => {
+                let Some(client) = self.ws.clients.get_mut(&session) else {
+                    return;
+                };
+                client.last_heard = now;
+                let remote = client.remote;
+                self.forward(now, session, remote, &frame).await;
+            }
+            WsEvent::Closed { session } => {
+                if self.ws.clients.contains_key(&session) {
+                    self.detach(session, now, "websocket closed");
+                }
+            }
+        }
+    }
+
+    fn attach_ws(
+        &mut self,
+        network: ChainId,
+        key_id: KeyId,
+        remote: SocketAddr,
+        queue: mpsc::Sender<Bytes>,
+    ) -> Option<SessionId> {
+        // Re-checked here: the key may have been revoked since the token
+        // was looked up.
+        if !self.keys.contains(&(network, key_id)) {
+            return None;
+        }
+        if self.ws.clients.len() >= self.ws.max_clients {
+            tracing::warn!(%remote, cap = self.ws.max_clients, "websocket client refused: cap reached");
+            return None;
+        }
+        // A random id no session uses (the endpoint picks its own ids at
+        // random from the same 64-bit space).
+        let session = loop {
+            let id = SessionId(self.rng.next_u64());
+            if !self.sessions.contains_key(&id) && self.endpoint.session_info(id).is_none() {
+                break id;
+            }
+        };
+        let net = self.networks.get_mut(&network)?;
+        match net.attach(PortKind::WsClient, session, remote) {
+            Ok(port) => {
+                self.sessions.insert(
+                    session,
+                    Attached::Client(Client::new(network, port, key_id)),
+                );
+                self.ws.clients.insert(
+                    session,
+                    WsClientPort {
+                        queue,
+                        remote,
+                        last_heard: Instant::now(),
+                    },
+                );
+                Some(session)
+            }
+            Err(err) => {
+                tracing::warn!(%err, %remote, "websocket client refused");
+                None
+            }
+        }
+    }
+
+    /// `tok status` rows for the websocket clients.
+    pub(crate) fn ws_client_status(&self, now: Instant) -> Vec<ClientStatus> {
+        self.ws
+            .clients
+            .iter()
+            .filter_map(|(session, port)| {
+                let Some(Attached::Client(client)) = self.sessions.get(session) else {
+                    return None;
+                };
+                Some(ClientStatus {
+                    network: hex::encode(client.network.0),
+                    key_id: client.key_id.to_string(),
+                    remote: port.remote.to_string(),
+                    macs: client.macs().collect(),
+                    last_heard_ms: now.saturating_duration_since(port.last_heard).as_millis()
+                        as u64,
+                })
+            })
+            .collect()
+    }
+}
