@@ -361,6 +361,7 @@ impl Node {
                         return;
                     }
                     let state = Arc::clone(&states.borrow_and_update());
+                    self.ws.update_tokens(&state);
                     self.reconcile(&state, Instant::now()).await;
                 }
                 Some(event) = self.ws.recv() => self.on_ws_event(Instant::now(), event).await,

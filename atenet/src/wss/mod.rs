@@ -205,7 +205,7 @@ pub(crate) async fn start(
     let stats = Arc::new(WsStats::default());
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (tokens_tx, tokens_rx) = watch::channel(Arc::new(tokens::TokenTable::default()));
-    tokio::spawn(tokens::follow(states, tokens_tx, shutdown.clone()));
+    tokens_tx.send_replace(Arc::new(tokens::TokenTable::from_state(&states.borrow())));
     let shared = Arc::new(Shared {
         acceptor,
         tokens: tokens_rx,
@@ -216,7 +216,7 @@ pub(crate) async fn start(
     let permits = Arc::new(Semaphore::new(config.max_clients + SETUP_SLACK));
     tokio::spawn(accept_loop(listener, shared, permits, shutdown));
     Ok((
-        WsPorts::new(events_rx, stats, config.max_clients),
+        WsPorts::new(events_rx, stats, config.max_clients, tokens_tx),
         WssInfo { addr, fingerprint },
     ))
 }

@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use chain::State;
 use rand::RngCore;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use vswitch::key::{ChainId, KeyId};
 use vswitch::port::PortKind;
 use vswitch::wire::SessionId;
 
+use super::tokens::TokenTable;
 use super::WsStats;
 use crate::clients::Client;
 use crate::node::{Attached, Node};
@@ -61,6 +63,10 @@ pub(crate) struct WsPorts {
     /// The frame last copied for a queue: a flood to many websockets
     /// shares one buffer.
     last: Bytes,
+    /// Where the upgrade handler reads which tokens are live. The node task
+    /// publishes a new table *before* it acts on a chain state, so a token
+    /// whose sessions were just closed for revocation is already refused.
+    tokens: Option<watch::Sender<Arc<TokenTable>>>,
 }
 
 impl WsPorts {
@@ -68,6 +74,7 @@ impl WsPorts {
         events: mpsc::Receiver<WsEvent>,
         stats: Arc<WsStats>,
         max_clients: usize,
+        tokens: watch::Sender<Arc<TokenTable>>,
     ) -> Self {
         Self {
             events: Some(events),
@@ -75,6 +82,7 @@ impl WsPorts {
             stats,
             max_clients,
             last: Bytes::new(),
+            tokens: Some(tokens),
         }
     }
 
@@ -86,6 +94,16 @@ impl WsPorts {
             stats: Arc::new(WsStats::default()),
             max_clients: 0,
             last: Bytes::new(),
+            tokens: None,
+        }
+    }
+
+    /// Rebuilds the live-token table from a new chain state.
+    pub(crate) fn update_tokens(&self, state: &State) {
+        if let Some(tokens) = &self.tokens {
+            let table = TokenTable::from_state(state);
+            tracing::debug!(keys = table.len(), "wss token table rebuilt");
+            tokens.send_replace(Arc::new(table));
         }
     }
 

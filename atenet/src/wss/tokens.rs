@@ -3,13 +3,11 @@
 //! revoked key's token is refused (401) from the next state on.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chain::State;
 use subtle::ConstantTimeEq;
-use tokio::sync::watch;
 use vswitch::key::{AccessKey, ChainId, KeyId, WSS_TOKEN_PREFIX};
 
 /// `(network, key id)` -> the key's wss secret.
@@ -61,26 +59,6 @@ impl TokenTable {
 
     pub(crate) fn len(&self) -> usize {
         self.secrets.len()
-    }
-}
-
-/// Rebuilds the table for every new chain state until shutdown.
-pub(crate) async fn follow(
-    mut states: watch::Receiver<Arc<State>>,
-    tokens: watch::Sender<Arc<TokenTable>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let state = Arc::clone(&states.borrow_and_update());
-        let table = TokenTable::from_state(&state);
-        tracing::debug!(keys = table.len(), "wss token table rebuilt");
-        if tokens.send(Arc::new(table)).is_err() {
-            return;
-        }
-        tokio::select! {
-            changed = states.changed() => if changed.is_err() { return },
-            () = crate::node::stopped(&mut shutdown) => return,
-        }
     }
 }
 
