@@ -346,6 +346,9 @@ async fn self_signed_tls_serves_page_and_websockets_and_counts_garbage() {
     node.shutdown().await.unwrap();
 }
 
+/// Attempts per frame of the exchange that runs beside the flood.
+const EXCHANGE_TRIES: usize = 5;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_stays_bounded_and_others_flow() {
     let dir = tempfile::tempdir().unwrap();
@@ -382,12 +385,35 @@ async fn a_client_that_never_reads_stays_bounded_and_others_flow() {
     let mut exchanged = 0;
     let started = Instant::now();
     while !flood.is_finished() || exchanged < 20 {
+        // Like ping, one frame may be lost while the node sheds the flood
+        // (the shared ingress queue drops when full, and says so); what must
+        // hold is that the exchange goes on, within a few tries.
         let ping = frame(BROADCAST, mac(3), exchanged as u8, 98);
-        c.send(Message::Binary(ping.clone().into())).await.unwrap();
-        assert!(expect_udp_frame(&mut udp, &ping, Duration::from_secs(2)).await);
+        let mut delivered = false;
+        for _ in 0..EXCHANGE_TRIES {
+            c.send(Message::Binary(ping.clone().into())).await.unwrap();
+            if expect_udp_frame(&mut udp, &ping, Duration::from_secs(1)).await {
+                delivered = true;
+                break;
+            }
+        }
+        assert!(
+            delivered,
+            "browser -> UDP frame {exchanged} lost {EXCHANGE_TRIES} times"
+        );
         let pong = frame(mac(3), mac(4), exchanged as u8, 98);
-        udp.send(PacketKind::Frame, &pong).await;
-        assert!(expect_frame(&mut c, &pong, Duration::from_secs(2)).await);
+        let mut delivered = false;
+        for _ in 0..EXCHANGE_TRIES {
+            udp.send(PacketKind::Frame, &pong).await;
+            if expect_frame(&mut c, &pong, Duration::from_secs(1)).await {
+                delivered = true;
+                break;
+            }
+        }
+        assert!(
+            delivered,
+            "UDP -> browser frame {exchanged} lost {EXCHANGE_TRIES} times"
+        );
         exchanged += 1;
         assert!(
             started.elapsed() < Duration::from_secs(60),
