@@ -80,9 +80,18 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = crate::wss::DEFAULT_MAX_CLIENTS)]
     pub wss_max_clients: usize,
 
-    /// Not supported yet by this build (DNS).
-    #[arg(long, value_name = "ADDR", hide = true)]
+    /// A resolver the gateways forward clients' DNS queries to: an IPv4
+    /// address, optionally with a port (default 53). Repeatable. Default:
+    /// the IPv4 `nameserver` lines of /etc/resolv.conf. With none, the
+    /// gateways answer SERVFAIL (there is no built-in public resolver).
+    #[arg(long, value_name = "ADDR")]
     pub dns: Vec<String>,
+
+    /// Caps every NAT idle and closing timer (UDP 60 s, echo 30 s, TCP
+    /// idle 2 h, TCP after FIN 60 s) at SECS: for tests that watch the
+    /// flow table drain.
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub nat_idle: Option<u64>,
 
     /// Not supported yet by this build (configuration file).
     #[arg(long, value_name = "FILE", hide = true)]
@@ -98,6 +107,10 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// `--wss` and its TLS settings; `None`: no browser clients.
     pub wss: Option<crate::wss::WssConfig>,
+    /// `--dns` resolvers; empty: those of /etc/resolv.conf.
+    pub dns: Vec<SocketAddr>,
+    /// `--nat-idle`: a cap on the NAT flows' idle and closing timers.
+    pub nat_idle: Option<std::time::Duration>,
 }
 
 impl ServeArgs {
@@ -105,12 +118,16 @@ impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<Config> {
         let unsupported = [
             ("--store", self.store.is_some()),
-            ("--dns", !self.dns.is_empty()),
             ("--config", self.config.is_some()),
         ];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --listen, --advertise, --metrics, --wss");
+            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --listen, --advertise, --metrics, --wss, --dns");
         }
+        let dns = self
+            .dns
+            .iter()
+            .map(|addr| parse_dns(addr))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let data_dir = match self.data_dir {
             Some(dir) => dir,
             None => default_data_dir(
@@ -139,11 +156,26 @@ impl ServeArgs {
         });
         Ok(Config {
             wss,
+            dns,
+            nat_idle: self
+                .nat_idle
+                .map(|secs| std::time::Duration::from_secs(secs.max(1))),
             data_dir,
             listen: self.listen,
             advertise,
             metrics: self.metrics,
         })
+    }
+}
+
+/// A `--dns` value: `IPV4` or `IPV4:PORT`.
+pub fn parse_dns(value: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(ip) = value.parse::<std::net::Ipv4Addr>() {
+        return Ok(SocketAddr::from((ip, 53)));
+    }
+    match value.parse::<SocketAddr>() {
+        Ok(addr @ SocketAddr::V4(_)) if addr.port() != 0 => Ok(addr),
+        _ => bail!("--dns {value:?}: give an IPv4 resolver address, optionally with a port (e.g. 192.0.2.53 or 127.0.0.1:5353)"),
     }
 }
 
@@ -222,15 +254,44 @@ mod tests {
         let cli = Cli::try_parse_from([
             "atenet",
             "serve",
-            "--dns",
-            "0.0.0.0:53",
+            "--config",
+            "x.toml",
             "--advertise",
             "192.0.2.1:7370",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command;
         let err = args.resolve().unwrap_err().to_string();
-        assert!(err.contains("--dns"), "{err}");
+        assert!(err.contains("--config"), "{err}");
+    }
+
+    #[test]
+    fn dns_flags_parse() {
+        assert_eq!(
+            parse_dns("192.0.2.53").unwrap(),
+            "192.0.2.53:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_dns("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert!(parse_dns("::1").is_err());
+        assert!(parse_dns("resolver").is_err());
+        let cli = Cli::try_parse_from([
+            "atenet",
+            "serve",
+            "--dns",
+            "192.0.2.53",
+            "--dns",
+            "192.0.2.54:5353",
+            "--advertise",
+            "192.0.2.1:7370",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.resolve().unwrap().dns.len(), 2);
     }
 
     #[test]

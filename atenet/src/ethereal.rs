@@ -89,9 +89,33 @@ impl Node {
                 }
             } else if reached.gateway && frame.get(..6) != Some(&ethereal.node_mac[..]) {
                 // (Frames to the node MAC answer its probes: snooped above.)
-                services
-                    .router
-                    .handle_frame(now, id, frame, &mut services.outbox);
+                // DNS to the gateway address goes to the forwarder; the
+                // rest to the router, which hands NAT its off-net packets.
+                let gateway = services.router.gateway(id).map(|g| (g.mac(), g.ipv4()));
+                let dns = gateway.and_then(|(mac, ip)| {
+                    let datagram = crate::nat::wire::udp_to(frame, mac, ip, 53)?;
+                    let mtu = self
+                        .nat
+                        .net(network)
+                        .map_or(1380, |n| n.translator.config().mtu);
+                    Some(crate::dns::Query {
+                        network,
+                        gateway_mac: mac,
+                        gateway_ip: ip,
+                        mtu,
+                        datagram,
+                    })
+                });
+                if let Some(query) = dns {
+                    if let Some(answer) = self.nat.dns.query(now, &query) {
+                        self.nat.push_frame(network, answer);
+                    }
+                } else {
+                    self.nat.asker_mac = frame.get(6..12).and_then(|m| m.try_into().ok());
+                    services
+                        .router
+                        .handle_frame(now, id, frame, &mut services.outbox);
+                }
             }
         }
         self.flush_services(now, network, asker).await;
@@ -127,6 +151,8 @@ impl Node {
             }
             self.flush_services(now, chain, None).await;
         }
+        self.sync_nat(now, state);
+        self.flush_nat(now).await;
     }
 
     /// The services' timers: ARP resolution timeouts, DHCP probes that
@@ -175,7 +201,12 @@ impl Node {
                     Output::Originate { network, frame } => {
                         self.originate(now, ChainId(network.0), frame).await;
                     }
-                    Output::ToNat { .. } => self.services.counters.unsent += 1,
+                    Output::ToNat { network, packet } => {
+                        // Only frames from local clients reach the router
+                        // (`serve_ethereal`): peers' clients are NATed by
+                        // their own node.
+                        self.nat.packet(now, ChainId(network.0), packet);
+                    }
                 }
             }
             outbox.clear();
@@ -212,6 +243,7 @@ impl Node {
             actions.append(&mut self.services.actions);
             self.services.actions = actions;
         }
+        self.flush_nat(now).await;
     }
 
     /// The local client session a DHCP reply is for: where the switch
@@ -251,7 +283,7 @@ impl Node {
 
     /// Switches a frame a service originated into `network`, with the
     /// gateway port as ingress, to the session ports it reaches.
-    async fn originate(&mut self, now: Instant, network: ChainId, frame: &[u8]) {
+    pub(crate) async fn originate(&mut self, now: Instant, network: ChainId, frame: &[u8]) {
         let Some(net) = self.networks.get_mut(&network) else {
             return;
         };

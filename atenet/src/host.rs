@@ -102,7 +102,7 @@ pub fn first_non_loopback_ipv4() -> Option<Ipv4Addr> {
 
 /// Every IPv4 address on an interface that is up (getifaddrs(3)).
 #[allow(unsafe_code)]
-fn interface_ipv4_addrs() -> Vec<Ipv4Addr> {
+pub(crate) fn interface_ipv4_addrs() -> Vec<Ipv4Addr> {
     let mut found = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a pointer to a list it allocated into

@@ -9,7 +9,9 @@
 //!   (switch + ports per network), [`clients`], [`peers`], [`sessions`]
 //!   (session lifecycle);
 //! - the ethereal services: [`services`] (gateway and router, DHCP server,
-//!   the lease store over the chain), `ethereal` (their frames in and out);
+//!   the lease store over the chain), `ethereal` (their frames in and out),
+//!   `nat` (NAT sockets, published ports) and `dns` (the gateway's DNS
+//!   forwarder);
 //! - browsers: [`wss`] (the page, websocket clients as switch ports);
 //! - the chain: [`chain_sync`] (store polling, reconcile);
 //! - observability: [`status`] (Unix socket JSON for `tok status`),
@@ -19,9 +21,11 @@ pub mod bootstrap;
 pub mod chain_sync;
 pub mod clients;
 pub mod config;
+mod dns;
 mod ethereal;
 pub mod host;
 pub mod metrics;
+mod nat;
 pub mod network;
 pub mod node;
 pub mod peers;

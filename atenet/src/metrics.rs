@@ -182,6 +182,31 @@ pub fn render(snapshot: &Snapshot) -> String {
     );
     metric(
         &mut out,
+        "atenet_nat_flows",
+        "gauge",
+        "NAT flows open now, by kind (all networks).",
+        &snapshot
+            .nat_flows
+            .iter()
+            .map(|(kind, n)| (format!("kind=\"{kind}\""), *n))
+            .collect::<Vec<_>>(),
+    );
+    metric(
+        &mut out,
+        "atenet_nat_events_total",
+        "counter",
+        "What NAT did: drops and denials by reason, flows opened, expired, reset, closed; socket events.",
+        &by_event(&snapshot.nat),
+    );
+    metric(
+        &mut out,
+        "atenet_dns_events_total",
+        "counter",
+        "What the gateways' DNS forwarder did (queries, answers, timeouts, drops).",
+        &by_event(&snapshot.dns),
+    );
+    metric(
+        &mut out,
         "atenet_leases",
         "gauge",
         "DHCP leases in the chain, all networks.",

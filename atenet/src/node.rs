@@ -144,6 +144,8 @@ pub(crate) struct Node {
     pub(crate) services: Services,
     /// Websocket clients (`--wss`): their queues and the listener's events.
     pub(crate) ws: crate::wss::WsPorts,
+    /// NAT translators and their host sockets, published ports, DNS.
+    pub(crate) nat: crate::nat::NatService,
 }
 
 /// Opens the chain, runs the first-run bootstrap, binds every socket and
@@ -239,7 +241,18 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         None => (crate::wss::WsPorts::disabled(), None),
     };
 
+    let dns = if config.dns.is_empty() {
+        crate::dns::system_resolvers()
+    } else {
+        config.dns.clone()
+    };
+    if dns.is_empty() {
+        tracing::warn!("no DNS resolver (--dns or /etc/resolv.conf nameserver): gateways answer DNS with SERVFAIL");
+    } else {
+        tracing::debug!(?dns, "gateways forward DNS to these resolvers");
+    }
     let node = Node {
+        nat: crate::nat::NatService::new(dns, config.nat_idle, Instant::now()),
         ws,
         id,
         listen: local_addr,
@@ -331,6 +344,9 @@ impl Node {
                 || tokio::time::Instant::now() + PEER_TICK,
                 tokio::time::Instant::from_std,
             );
+            // At least 1 ms away: a timer that stays due cannot spin the loop.
+            let nat_at = tokio::time::Instant::from_std(self.nat.poll_timeout())
+                .max(tokio::time::Instant::now() + Duration::from_millis(1));
             tokio::select! {
                 biased;
                 () = crate::node::stopped(&mut shutdown) => return,
@@ -352,6 +368,8 @@ impl Node {
                 () = tokio::time::sleep_until(services_at), if services_timer.is_some() => {
                     self.on_services_timer(Instant::now()).await;
                 }
+                () = tokio::time::sleep_until(nat_at) => self.on_nat_timer(Instant::now()).await,
+                Some(event) = self.nat.recv() => self.on_nat_event(Instant::now(), event).await,
                 _ = peer_tick.tick() => self.on_peer_tick(Instant::now()).await,
                 changed = states.changed() => {
                     if changed.is_err() {

@@ -141,5 +141,9 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
             BTreeMap::new()
         },
         ws_clients: node.ws.len(),
+        nat_flows: node.nat.flow_counts(),
+        nat_clients: node.nat.client_flows(),
+        nat: node.nat.counter_map(),
+        dns: node.nat.dns.counters_map(),
     }
 }

@@ -65,6 +65,33 @@ pub struct Snapshot {
     /// Websocket clients attached now (they are also in `clients`).
     #[serde(default)]
     pub ws_clients: usize,
+    /// NAT flows open now (all networks), by kind: `udp`, `ping`, `tcp`,
+    /// `published_udp`, `published_tcp`, and `tcp_time_wait` (TCP flows
+    /// whose host side is done, waiting out TIME-WAIT) and `total`.
+    #[serde(default)]
+    pub nat_flows: BTreeMap<String, u64>,
+    /// NAT flows open now per client address, busiest first.
+    #[serde(default)]
+    pub nat_clients: Vec<NatClientStatus>,
+    /// NAT since start (all networks): the translators' `drop_<reason>`,
+    /// `deny_<reason>`, `opened_<kind>`, `expired`, `reset`, `closed`,
+    /// `frames_out` (`nat::Counters`) and the sockets' `io_<event>`.
+    #[serde(default)]
+    pub nat: BTreeMap<String, u64>,
+    /// The gateways' DNS forwarder since start: `queries`, `forwarded`,
+    /// `answered`, `servfail`, `timeouts`, `drop_<reason>`.
+    #[serde(default)]
+    pub dns: BTreeMap<String, u64>,
+}
+
+/// NAT flows of one client.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NatClientStatus {
+    /// The chain id, 32 hex digits.
+    pub network: String,
+    /// The client's IPv4 address.
+    pub ip: String,
+    pub flows: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -51,6 +51,8 @@ async fn start(dir: &Path, tls: WssTls) -> Running {
             tls,
             max_clients: 4096,
         }),
+        dns: Vec::new(),
+        nat_idle: None,
     })
     .await
     .unwrap()

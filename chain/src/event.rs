@@ -140,6 +140,29 @@ pub enum Event {
         ip: String,
         expires_ms: u64,
     },
+    /// Inbound NAT: `proto` traffic to `host_port` of the node the client
+    /// holding `client_ip` is attached to reaches `client_ip:client_port`.
+    /// A host port is published at most once per chain (per protocol, across
+    /// all networks: it is a port of every node host); the first
+    /// publication in chain order wins.
+    PortPublished {
+        network: String,
+        /// `"tcp"` or `"udp"`.
+        proto: String,
+        /// 1..=65535.
+        host_port: u16,
+        /// Dotted IPv4, an assignable address of the network's subnet.
+        client_ip: String,
+        /// 1..=65535.
+        client_port: u16,
+    },
+    /// The publication of `proto` `host_port` in `network` is gone (ignored
+    /// when there is none).
+    PortUnpublished {
+        network: String,
+        proto: String,
+        host_port: u16,
+    },
 }
 
 impl Event {
@@ -160,6 +183,8 @@ impl Event {
             Event::LeaseReleased { .. } => "lease_released",
             Event::LeaseDeclined { .. } => "lease_declined",
             Event::LeaseExpired { .. } => "lease_expired",
+            Event::PortPublished { .. } => "port_published",
+            Event::PortUnpublished { .. } => "port_unpublished",
         }
     }
 
@@ -176,7 +201,9 @@ impl Event {
             | Event::LeaseClaimed { network, .. }
             | Event::LeaseReleased { network, .. }
             | Event::LeaseDeclined { network, .. }
-            | Event::LeaseExpired { network, .. } => Some(network),
+            | Event::LeaseExpired { network, .. }
+            | Event::PortPublished { network, .. }
+            | Event::PortUnpublished { network, .. } => Some(network),
             Event::NodeJoined { .. }
             | Event::NodeLeft { .. }
             | Event::RouteAdded { .. }
@@ -307,6 +334,28 @@ impl Event {
                 validate::ipv4(ip)?;
                 validate::time_order("until_ms", *at_ms, *until_ms)
             }
+            Event::PortPublished {
+                network,
+                proto,
+                host_port,
+                client_ip,
+                client_port,
+            } => {
+                validate::network_id(network)?;
+                validate::proto(proto)?;
+                validate::port("host_port", *host_port)?;
+                validate::ipv4(client_ip)?;
+                validate::port("client_port", *client_port)
+            }
+            Event::PortUnpublished {
+                network,
+                proto,
+                host_port,
+            } => {
+                validate::network_id(network)?;
+                validate::proto(proto)?;
+                validate::port("host_port", *host_port)
+            }
         }
     }
 }
@@ -404,6 +453,39 @@ mod tests {
             decline.validate(),
             Err(InvalidEvent::TimeOrder { .. })
         ));
+    }
+
+    #[test]
+    fn publish_fields_are_checked() {
+        let ev = Event::PortPublished {
+            network: "ab".repeat(16),
+            proto: "tcp".into(),
+            host_port: 8080,
+            client_ip: "10.0.0.2".into(),
+            client_port: 80,
+        };
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.starts_with(r#"{"type":"port_published""#), "{json}");
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), ev);
+        assert!(ev.validate().is_ok());
+        let mut bad = ev.clone();
+        if let Event::PortPublished { proto, .. } = &mut bad {
+            *proto = "sctp".into();
+        }
+        assert!(matches!(bad.validate(), Err(InvalidEvent::Proto(_))));
+        let mut bad = ev.clone();
+        if let Event::PortPublished { client_port, .. } = &mut bad {
+            *client_port = 0;
+        }
+        let err = bad.validate().unwrap_err().to_string();
+        assert!(err.contains("client_port"), "{err}");
+        let un = Event::PortUnpublished {
+            network: "ab".repeat(16),
+            proto: "udp".into(),
+            host_port: 0,
+        };
+        assert!(matches!(un.validate(), Err(InvalidEvent::Port { .. })));
+        assert_eq!(un.kind(), "port_unpublished");
     }
 
     #[test]

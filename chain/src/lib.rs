@@ -39,6 +39,6 @@ pub use follow::{Follower, Update};
 pub use ipv4::Ipv4Subnet;
 pub use leases::{ClaimId, ClaimLost, ClaimOutcome, Declined, Lease, NetworkLeases};
 pub use mem_store::MemoryStore;
-pub use state::{Applied, Ignored, Key, Network, Node, State};
+pub use state::{Applied, Ignored, Key, Network, Node, Proto, Published, State};
 pub use store::{Batch, Cursor, Store, POLL_INTERVAL};
 pub use validate::InvalidEvent;

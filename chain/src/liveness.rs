@@ -6,7 +6,8 @@
 //! renews; a release, an expiry (`LeaseExpired`, which a node appends for a
 //! lease long past its `expires_ms`), a won claim of the address by another
 //! client, or a decline supersede the lease and themselves; a removed route
-//! or reservation leaves no record behind; a won claim of a declined
+//! or reservation leaves no record behind, nor does an unpublished port
+//! (its publication and the unpublish both go); a won claim of a declined
 //! address supersedes the decline. Lost claims were ignored and are dropped. A [`Tracker`] folds a log record by record
 //! and remembers, for each piece of state (a [`Slot`]), the one record that
 //! set it. Records holding no slot are superseded (or were ignored).
@@ -41,6 +42,8 @@ enum Slot {
     Lease(String, String),
     /// (network, address)
     Declined(String, Ipv4Addr),
+    /// (protocol, host port): the publication holding it.
+    Published(String, u16),
 }
 
 /// A log folded record by record, with the offset of each live record.
@@ -144,6 +147,17 @@ impl Tracker {
                     Ok(ip) => Slot::Declined(network.clone(), ip),
                     Err(_) => return, // unreachable: validated
                 }
+            }
+            Event::PortPublished {
+                proto, host_port, ..
+            } => Slot::Published(proto.clone(), *host_port),
+            Event::PortUnpublished {
+                proto, host_port, ..
+            } => {
+                // Unpublished: neither record stays.
+                self.live
+                    .remove(&Slot::Published(proto.clone(), *host_port));
+                return;
             }
         };
         self.live.insert(slot, offset);
@@ -251,6 +265,31 @@ mod tests {
             arb_lease_event(),
             arb_lease_event(),
             arb_lease_event(),
+            arb_publish_event(),
+        ]
+    }
+
+    /// Publications over a tiny domain so that ports collide across
+    /// networks and protocols, and unpublishes hit and miss.
+    fn arb_publish_event() -> impl Strategy<Value = Event> {
+        let net = (0u8..3).prop_map(|i| format!("{i:02x}").repeat(16));
+        let proto = prop_oneof![Just("tcp".to_owned()), Just("udp".to_owned())];
+        let port = 1u16..4;
+        prop_oneof![
+            (net.clone(), proto.clone(), port.clone(), 0u8..8).prop_map(
+                |(network, proto, host_port, ip)| Event::PortPublished {
+                    network,
+                    proto,
+                    host_port,
+                    client_ip: format!("10.0.0.{ip}"),
+                    client_port: 80,
+                }
+            ),
+            (net, proto, port).prop_map(|(network, proto, host_port)| Event::PortUnpublished {
+                network,
+                proto,
+                host_port
+            }),
         ]
     }
 
@@ -444,6 +483,33 @@ mod tests {
                 .mac,
             "02:00:00:00:00:02"
         );
+    }
+
+    #[test]
+    fn an_unpublished_port_leaves_nothing() {
+        let publish = Event::PortPublished {
+            network: "00".repeat(16),
+            proto: "tcp".into(),
+            host_port: 8080,
+            client_ip: "10.0.0.5".into(),
+            client_port: 80,
+        };
+        let unpublish = Event::PortUnpublished {
+            network: "00".repeat(16),
+            proto: "tcp".into(),
+            host_port: 8080,
+        };
+        let (t, _) = track(&[network(), publish.clone(), unpublish.clone()]);
+        assert_eq!(t.superseded(), 2);
+        // A second publication of the port was ignored; a second unpublish too.
+        let (t, _) = track(&[
+            network(),
+            publish.clone(),
+            publish,
+            unpublish.clone(),
+            unpublish,
+        ]);
+        assert_eq!(t.superseded(), 4);
     }
 
     #[test]

@@ -32,8 +32,57 @@ pub struct State {
     routes: BTreeSet<(String, String)>,
     /// Network id -> leases, reservations, declines (absent: none yet).
     leases: BTreeMap<String, NetworkLeases>,
+    /// Published ports: (protocol, host port) -> publication. A host port
+    /// is a port of every node host, so the key spans all networks.
+    published: BTreeMap<(Proto, u16), Published>,
     /// Recent claim outcomes; never compared (see [`ClaimLog`]).
     claims: ClaimLog,
+}
+
+/// The transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// `"tcp"` / `"udp"`, as events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+
+    /// The lowercase spelling events use; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Proto> {
+        match s {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A published port (inbound NAT): `proto` traffic to `host_port` of the
+/// node the client holding `client_ip` is attached to reaches
+/// `client_ip:client_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The network id.
+    pub network: String,
+    pub proto: Proto,
+    pub host_port: u16,
+    /// An assignable address of the network's subnet.
+    pub client_ip: Ipv4Addr,
+    pub client_port: u16,
 }
 
 /// One network as the chain describes it.
@@ -145,6 +194,21 @@ pub enum Ignored {
         network: String,
         ip: Ipv4Addr,
         mac: String,
+    },
+    /// The protocol and host port are published already (first wins).
+    #[error("{proto} host port {host_port} is published already (network {network})")]
+    PortTaken {
+        proto: Proto,
+        host_port: u16,
+        /// The network holding the publication.
+        network: String,
+    },
+    /// An unpublish names a port this network has not published.
+    #[error("{proto} host port {host_port} is not published in network {network}")]
+    NotPublished {
+        network: String,
+        proto: Proto,
+        host_port: u16,
     },
 }
 
@@ -395,6 +459,62 @@ impl State {
                     .decline(subnet, ip, d)
                     .map_err(|r| refusal(r, network, mac, ip))?;
             }
+            Event::PortPublished {
+                network,
+                proto,
+                host_port,
+                client_ip,
+                client_port,
+            } => {
+                let proto = parse_proto(proto)?;
+                let ip = parse_ip(client_ip)?;
+                let net = self
+                    .networks
+                    .get(network)
+                    .ok_or_else(|| Ignored::UnknownNetwork(network.clone()))?;
+                let subnet = net
+                    .ipv4_subnet()
+                    .ok_or_else(|| Ignored::NotIpv4(network.clone()))?;
+                if !subnet.is_assignable(ip) {
+                    return Err(Ignored::NotAssignable {
+                        network: network.clone(),
+                        ip,
+                    });
+                }
+                if let Some(p) = self.published.get(&(proto, *host_port)) {
+                    return Err(Ignored::PortTaken {
+                        proto,
+                        host_port: *host_port,
+                        network: p.network.clone(),
+                    });
+                }
+                self.published.insert(
+                    (proto, *host_port),
+                    Published {
+                        network: network.clone(),
+                        proto,
+                        host_port: *host_port,
+                        client_ip: ip,
+                        client_port: *client_port,
+                    },
+                );
+            }
+            Event::PortUnpublished {
+                network,
+                proto,
+                host_port,
+            } => {
+                let proto = parse_proto(proto)?;
+                let key = (proto, *host_port);
+                if self.published.get(&key).map(|p| &p.network) != Some(network) {
+                    return Err(Ignored::NotPublished {
+                        network: network.clone(),
+                        proto,
+                        host_port: *host_port,
+                    });
+                }
+                self.published.remove(&key);
+            }
         }
         Ok(())
     }
@@ -503,6 +623,23 @@ impl State {
             .flat_map(NetworkLeases::reservations)
     }
 
+    /// The ports a network publishes, in (protocol, host port) order.
+    pub fn published<'a>(&'a self, network: &'a str) -> impl Iterator<Item = &'a Published> + 'a {
+        self.published
+            .values()
+            .filter(move |p| p.network == network)
+    }
+
+    /// Every published port of every network, in (protocol, host port) order.
+    pub fn published_all(&self) -> impl Iterator<Item = &Published> {
+        self.published.values()
+    }
+
+    /// The publication of a protocol's host port, if any.
+    pub fn published_port(&self, proto: Proto, host_port: u16) -> Option<&Published> {
+        self.published.get(&(proto, host_port))
+    }
+
     /// Whether a node's claim won or lost: `None` while the claim has not
     /// been folded yet (or its outcome was forgotten: the state remembers
     /// the last [`MAX_CLAIM_OUTCOMES`](crate::leases::MAX_CLAIM_OUTCOMES)
@@ -530,6 +667,10 @@ fn route_pair(a: &str, b: &str) -> (String, String) {
 /// Validated events hold canonical addresses; this only maps the type.
 fn parse_ip(ip: &str) -> Result<Ipv4Addr, Ignored> {
     crate::validate::ipv4(ip).map_err(Ignored::Invalid)
+}
+
+fn parse_proto(proto: &str) -> Result<Proto, Ignored> {
+    Proto::parse(proto).ok_or_else(|| Ignored::Invalid(InvalidEvent::Proto(proto.to_owned())))
 }
 
 fn refusal(r: TableRefusal, network: &str, mac: &str, ip: Ipv4Addr) -> Ignored {
@@ -920,6 +1061,87 @@ mod tests {
             s.apply(&unreserve),
             Applied::Ignored(Ignored::NoReservation { .. })
         ));
+    }
+
+    #[test]
+    fn ports_are_published_once_per_chain() {
+        let a = "01".repeat(16);
+        let b = "02".repeat(16);
+        let publish = |network: &str, proto: &str, host_port, ip: &str| Event::PortPublished {
+            network: network.into(),
+            proto: proto.into(),
+            host_port,
+            client_ip: ip.into(),
+            client_port: 80,
+        };
+        let unpublish = |network: &str, proto: &str, host_port| Event::PortUnpublished {
+            network: network.into(),
+            proto: proto.into(),
+            host_port,
+        };
+        let mut s = State::fold([net(1, "a")]);
+        assert!(matches!(
+            s.apply(&publish(&b, "tcp", 8080, "10.0.0.5")),
+            Applied::Ignored(Ignored::UnknownNetwork(_))
+        ));
+        let mut b_net = net(2, "b");
+        if let Event::NetworkCreated { subnet, .. } = &mut b_net {
+            *subnet = "10.9.0.0/24".into();
+        }
+        s.apply(&b_net);
+        assert_eq!(
+            s.apply(&publish(&a, "tcp", 8080, "10.0.0.5")),
+            Applied::Changed
+        );
+        // First wins, across networks; the other protocol is another port.
+        assert!(matches!(
+            s.apply(&publish(&b, "tcp", 8080, "10.9.0.5")),
+            Applied::Ignored(Ignored::PortTaken {
+                host_port: 8080,
+                ..
+            })
+        ));
+        assert!(matches!(
+            s.apply(&publish(&a, "tcp", 8080, "10.0.0.6")),
+            Applied::Ignored(Ignored::PortTaken { .. })
+        ));
+        assert_eq!(
+            s.apply(&publish(&b, "udp", 8080, "10.9.0.5")),
+            Applied::Changed
+        );
+        // The client address must be assignable in the network's subnet.
+        for ip in ["10.0.0.1", "10.0.0.0", "10.0.0.255", "10.9.0.5"] {
+            assert!(matches!(
+                s.apply(&publish(&a, "tcp", 9000, ip)),
+                Applied::Ignored(Ignored::NotAssignable { .. })
+            ));
+        }
+        let p: Vec<_> = s.published(&a).collect();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].proto, Proto::Tcp);
+        assert_eq!(p[0].client_ip, Ipv4Addr::new(10, 0, 0, 5));
+        assert_eq!(p[0].client_port, 80);
+        assert_eq!(s.published_all().count(), 2);
+        assert_eq!(
+            s.published_port(Proto::Udp, 8080).unwrap().network,
+            b.clone()
+        );
+        // Unpublish: only by the holding network; a missing one is ignored.
+        assert!(matches!(
+            s.apply(&unpublish(&b, "tcp", 8080)),
+            Applied::Ignored(Ignored::NotPublished { .. })
+        ));
+        assert_eq!(s.apply(&unpublish(&a, "tcp", 8080)), Applied::Changed);
+        assert!(matches!(
+            s.apply(&unpublish(&a, "tcp", 8080)),
+            Applied::Ignored(Ignored::NotPublished { .. })
+        ));
+        assert_eq!(s.published(&a).count(), 0);
+        // Free again.
+        assert_eq!(
+            s.apply(&publish(&b, "tcp", 8080, "10.9.0.7")),
+            Applied::Changed
+        );
     }
 
     #[test]

@@ -74,6 +74,12 @@ pub enum InvalidEvent {
     /// A route joins two different networks.
     #[error("a route joins two different networks; both ends are {0}")]
     RouteToItself(String),
+    /// A published port's protocol is `tcp` or `udp`.
+    #[error("protocol {0:?} is not tcp or udp")]
+    Proto(String),
+    /// A port number must be 1..=65535.
+    #[error("{field} {value} is not a port number from 1 to 65535")]
+    Port { field: &'static str, value: u16 },
     /// A time span ends before it starts.
     #[error("{field} {end} is before at_ms {start}")]
     TimeOrder {
@@ -257,6 +263,22 @@ pub fn hostname(value: &str) -> Result<(), InvalidEvent> {
     } else {
         Err(InvalidEvent::Hostname(value.to_owned()))
     }
+}
+
+/// A published port's protocol: `tcp` or `udp` (lowercase).
+pub fn proto(value: &str) -> Result<(), InvalidEvent> {
+    match value {
+        "tcp" | "udp" => Ok(()),
+        _ => Err(InvalidEvent::Proto(value.to_owned())),
+    }
+}
+
+/// A port number other than 0.
+pub fn port(field: &'static str, value: u16) -> Result<(), InvalidEvent> {
+    if value == 0 {
+        return Err(InvalidEvent::Port { field, value });
+    }
+    Ok(())
 }
 
 /// `end` (an expiry) is not before `start`.

@@ -14,15 +14,23 @@
 //! learns nothing more and counts it), it never learns a binding for a
 //! protected address (the gateway's) or from a protected MAC (pinned
 //! ethereal MACs, the node's probe MAC), and every frame it does not learn
-//! from is counted by reason. IPv6 (ND) is not tracked yet.
+//! from is counted by reason.
+//!
+//! IPv6: the table also learns IPv6 -> MAC bindings from Neighbor Discovery
+//! (RFC 4861) in the same frames: the source address and source link-layer
+//! option of a Neighbor Solicitation, the target address and target
+//! link-layer option of a Neighbor Advertisement (`nd.rs`), with the same
+//! ageing, cap (per address family) and protection rules. There are no
+//! IPv6 leases (no DHCPv6).
 
 use crate::mac_table::Mac;
 use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr, EthernetFrame, EthernetProtocol};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 mod counters;
+mod nd;
 
 pub use counters::{ArpCounters, Unlearned};
 
@@ -33,10 +41,11 @@ pub struct ArpTableConfig {
     /// default, like the MAC table (and far above `tok`'s 15 s gratuitous
     /// ARP). A lease lives until the expiry written in the chain instead.
     pub max_age: Duration,
-    /// The most bindings held (snooped and leases together): 65 536 by
-    /// default, like the MAC table.
+    /// The most bindings held (snooped and leases together), for each
+    /// address family (IPv4, IPv6): 65 536 by default, like the MAC table.
     pub max_entries: usize,
-    /// The most protected addresses and MACs (each): 64 by default.
+    /// The most protected addresses (of each family) and MACs (each): 64
+    /// by default.
     pub max_protected: usize,
     /// The least time between two sweeps that learning runs by itself when
     /// the table is full (1 s by default), so a flood against a full table
@@ -81,7 +90,8 @@ pub enum Binding {
 /// The outcome of [`ArpTable::observe_frame`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Observed {
-    /// Not an (untagged) ARP frame: nothing to learn, not counted.
+    /// Not an (untagged) ARP frame nor an IPv6 Neighbor Solicitation or
+    /// Advertisement: nothing to learn, not counted.
     NotArp,
     /// The sender binding was learned.
     Learned {
@@ -92,7 +102,17 @@ pub enum Observed {
         /// New, refreshed or changed.
         binding: Binding,
     },
-    /// An ARP frame the table learned nothing from (counted).
+    /// An IPv6 binding was learned from a Neighbor Solicitation or
+    /// Advertisement.
+    LearnedV6 {
+        /// The solicitation's source or the advertisement's target.
+        ip: Ipv6Addr,
+        /// Its link-layer address option.
+        mac: Mac,
+        /// New, refreshed or changed.
+        binding: Binding,
+    },
+    /// An ARP or ND frame the table learned nothing from (counted).
     Unlearned(Unlearned),
 }
 
@@ -117,7 +137,10 @@ struct Entry {
 pub struct ArpTable {
     config: ArpTableConfig,
     entries: HashMap<Ipv4Addr, Entry>,
+    /// Snooped IPv6 bindings (ND), capped apart from IPv4.
+    entries_v6: HashMap<Ipv6Addr, Entry>,
     protected_ips: Vec<Ipv4Addr>,
+    protected_v6: Vec<Ipv6Addr>,
     protected_macs: Vec<Mac>,
     last_sweep: Option<Instant>,
     counters: ArpCounters,
@@ -135,7 +158,9 @@ impl ArpTable {
         Self {
             config,
             entries: HashMap::new(),
+            entries_v6: HashMap::new(),
             protected_ips: Vec::new(),
+            protected_v6: Vec::new(),
             protected_macs: Vec::new(),
             last_sweep: None,
             counters: ArpCounters::default(),
@@ -155,21 +180,42 @@ impl ArpTable {
         Ok(())
     }
 
+    /// Never learn a binding for the IPv6 address `ip` (the gateway's
+    /// addresses); forgets any it has.
+    pub fn protect_ipv6(&mut self, ip: Ipv6Addr) -> Result<(), ProtectedFull> {
+        protect(&mut self.protected_v6, ip, self.config.max_protected)?;
+        self.entries_v6.remove(&ip);
+        Ok(())
+    }
+
+    /// Stops protecting the IPv6 address `ip` (the network's IPv6 prefix
+    /// changed). Returns whether it was protected.
+    pub fn unprotect_ipv6(&mut self, ip: Ipv6Addr) -> bool {
+        let before = self.protected_v6.len();
+        self.protected_v6.retain(|p| *p != ip);
+        before != self.protected_v6.len()
+    }
+
     /// Never learn from a frame or ARP sender using `mac` (pinned ethereal
     /// MACs, node probe MACs: "never learned from traffic"); forgets any
     /// binding to it.
     pub fn protect_mac(&mut self, mac: Mac) -> Result<(), ProtectedFull> {
         protect(&mut self.protected_macs, mac, self.config.max_protected)?;
         self.entries.retain(|_, e| e.mac != mac);
+        self.entries_v6.retain(|_, e| e.mac != mac);
         Ok(())
     }
 
-    /// Learns the sender binding of an ARP frame seen at `now`. Never
-    /// panics, whatever the bytes.
+    /// Learns the sender binding of an ARP frame, or the binding an IPv6
+    /// Neighbor Solicitation or Advertisement carries, seen at `now`.
+    /// Never panics, whatever the bytes.
     pub fn observe_frame(&mut self, now: Instant, frame: &[u8]) -> Observed {
         let Ok(eth) = EthernetFrame::new_checked(frame) else {
             return Observed::NotArp;
         };
+        if eth.ethertype() == EthernetProtocol::Ipv6 {
+            return self.observe_nd(now, eth.src_addr().0, eth.payload());
+        }
         if eth.ethertype() != EthernetProtocol::Arp {
             return Observed::NotArp;
         }
@@ -226,6 +272,15 @@ impl ArpTable {
         self.entry(now, ip).map(|e| e.mac)
     }
 
+    /// The MAC the IPv6 address `ip` is bound to at `now`, unless unknown
+    /// or expired.
+    pub fn lookup_v6(&self, now: Instant, ip: Ipv6Addr) -> Option<Mac> {
+        self.entries_v6
+            .get(&ip)
+            .filter(|e| e.expires > now)
+            .map(|e| e.mac)
+    }
+
     /// The binding of `ip` at `now` with how it was learned.
     pub fn lookup_origin(&self, now: Instant, ip: Ipv4Addr) -> Option<(Mac, Origin)> {
         self.entry(now, ip).map(|e| (e.mac, e.origin))
@@ -235,19 +290,25 @@ impl ArpTable {
     /// call it from a timer; expired bindings are already misses without it.
     pub fn expire(&mut self, now: Instant) -> usize {
         self.last_sweep = Some(now);
-        let before = self.entries.len();
+        let before = self.entries.len() + self.entries_v6.len();
         self.entries.retain(|_, e| e.expires > now);
-        before - self.entries.len()
+        self.entries_v6.retain(|_, e| e.expires > now);
+        before - self.entries.len() - self.entries_v6.len()
     }
 
-    /// Bindings held, including expired ones not yet swept.
+    /// IPv4 bindings held, including expired ones not yet swept.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Whether the table holds no binding.
+    /// IPv6 bindings held, including expired ones not yet swept.
+    pub fn len_v6(&self) -> usize {
+        self.entries_v6.len()
+    }
+
+    /// Whether the table holds no binding of either family.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.entries_v6.is_empty()
     }
 
     /// What was learned and what was not, by reason.
@@ -367,7 +428,13 @@ impl ArpTable {
     }
 
     fn make_room(&mut self, now: Instant) -> bool {
-        if self.entries.len() < self.config.max_entries {
+        self.room(now, |t| t.entries.len())
+    }
+
+    /// Whether the map `len` measures has room under the cap, sweeping
+    /// expired bindings (at most once per `sweep_interval`) if not.
+    fn room(&mut self, now: Instant, len: impl Fn(&Self) -> usize) -> bool {
+        if len(self) < self.config.max_entries {
             return true;
         }
         let due = self
@@ -376,7 +443,7 @@ impl ArpTable {
         if due {
             self.expire(now);
         }
-        self.entries.len() < self.config.max_entries
+        len(self) < self.config.max_entries
     }
 }
 

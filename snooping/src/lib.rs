@@ -7,10 +7,11 @@
 //!   ([`MacTable`], [`Learned`], [`MacTableConfig`]).
 //!
 //! - [`arp_table`]: IPv4 -> MAC bindings learned from ARP and DHCP leases,
-//!   with ageing, a cap and protected addresses ([`ArpTable`], [`Observed`],
+//!   and IPv6 -> MAC bindings learned from Neighbor Discovery, with ageing,
+//!   a cap and protected addresses ([`ArpTable`], [`Observed`],
 //!   [`Unlearned`]).
 //!
-//! ND tracking and IGMP/MLD snooping come with later issues.
+//! IGMP/MLD snooping comes with a later issue.
 
 pub mod arp_table;
 pub mod mac_table;

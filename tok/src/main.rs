@@ -66,6 +66,13 @@ enum Command {
         #[command(subcommand)]
         command: LeaseCommand,
     },
+    /// Publish ports: TCP/UDP to a host port of the node a client is attached to reaches the client.
+    Publish {
+        #[command(flatten)]
+        dir: DataDirArg,
+        #[command(subcommand)]
+        command: PublishCommand,
+    },
     /// Show running nodes, their peers, networks, clients and drop counters.
     Status {
         #[command(flatten)]
@@ -90,11 +97,12 @@ enum NetworkCommand {
     },
     /// List networks.
     List,
-    /// Change a setting: mtu 576..=9000, lease-time 1h, nat on|off, ipv6-prefix fd00:1::/64.
+    /// Change a setting: mtu 576..=9000, lease-time 1h, nat on|off, ipv6-prefix fd00:1::/64,
+    /// nat-allow CIDR[,CIDR...]|none (replaces the list).
     Set {
         /// Network name or id.
         network: String,
-        /// mtu, lease-time, nat or ipv6-prefix.
+        /// mtu, lease-time, nat, ipv6-prefix or nat-allow.
         setting: String,
         value: String,
     },
@@ -186,6 +194,38 @@ enum LeaseCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PublishCommand {
+    /// Publish a host port: inbound PROTO traffic to HOST_PORT of the node the
+    /// client is attached to reaches CLIENT_IP:PORT (the listener moves with the client).
+    Add {
+        /// Network name or id.
+        network: String,
+        /// tcp or udp.
+        proto: String,
+        /// 1..=65535; published at most once per protocol in the whole chain.
+        host_port: String,
+        /// The client's address in the network's subnet and its port, e.g. 10.1.2.9:80.
+        client: String,
+    },
+    /// Remove a published port (protocol and host port name it; a CLIENT_IP:PORT given is ignored).
+    Del {
+        /// Network name or id.
+        network: String,
+        /// tcp or udp.
+        proto: String,
+        /// The published host port.
+        host_port: String,
+        /// Ignored (accepted so that an `add` line can be repeated as `del`).
+        client: Option<String>,
+    },
+    /// List a network's published ports.
+    List {
+        /// Network name or id.
+        network: String,
+    },
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Network { dir, command } => {
@@ -252,6 +292,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     admin::lease::unreserve(&dir, &network, &mac)
                 }
                 LeaseCommand::List { network } => admin::lease::list(&dir, &network),
+            }
+        }
+        Command::Publish { dir, command } => {
+            let dir = data_dir::resolve(dir.data_dir)?;
+            match command {
+                PublishCommand::Add {
+                    network,
+                    proto,
+                    host_port,
+                    client,
+                } => admin::publish::add(&dir, &network, &proto, &host_port, &client),
+                PublishCommand::Del {
+                    network,
+                    proto,
+                    host_port,
+                    client: _,
+                } => admin::publish::del(&dir, &network, &proto, &host_port),
+                PublishCommand::List { network } => admin::publish::list(&dir, &network),
             }
         }
         Command::Status { dir, json } => status::run(&data_dir::resolve(dir.data_dir)?, json),

@@ -10,13 +10,15 @@ pub enum DropReason {
     /// IP to another MAC or to a broadcast address. Normal on a LAN: every
     /// broadcast reaches the gateway port.
     NotForUs,
-    /// Bytes that do not parse as Ethernet, ARP, IPv4 or ICMP, or a bad
-    /// IPv4 header checksum (RFC 1812, 5.2.2).
+    /// Bytes that do not parse as Ethernet, ARP, IPv4, IPv6, ICMP or
+    /// ICMPv6, a bad IPv4 header or ICMPv6 checksum (RFC 1812, 5.2.2), or
+    /// ND failing RFC 4861's validity checks (hop limit 255, 7.1).
     Malformed,
     /// An ethertype the gateway does not handle (VLAN-tagged frames, IPv6
-    /// until ND is done, anything else).
+    /// in a network without an `ipv6-prefix`, anything else).
     Unsupported,
-    /// ARP claiming the gateway's address or MAC (DESIGN.md, anti-spoofing).
+    /// ARP or ND claiming the gateway's address or MAC, or IPv6 from one
+    /// of its addresses (DESIGN.md, anti-spoofing).
     SpoofedClaim,
     /// A source address no host may have: 0.0.0.0, broadcast, multicast,
     /// loopback, class E (RFC 1812, 5.3.7).
@@ -98,8 +100,12 @@ pub struct Counters {
     drops: [u64; DropReason::COUNT],
     /// ARP replies sent for the gateway address.
     pub arp_replies: u64,
-    /// ICMP echo replies sent from the gateway address.
+    /// ICMP and ICMPv6 echo replies sent from the gateway addresses.
     pub echo_replies: u64,
+    /// IPv6 Neighbor Advertisements sent for the gateway addresses.
+    pub neighbor_adverts: u64,
+    /// IPv6 Router Advertisements sent answering solicitations.
+    pub router_adverts: u64,
     /// Packets routed into another (or the same) network.
     pub routed: u64,
     /// Packets queued while their next hop was ARP-resolved.
@@ -139,6 +145,8 @@ impl Counters {
         }
         self.arp_replies += other.arp_replies;
         self.echo_replies += other.echo_replies;
+        self.neighbor_adverts += other.neighbor_adverts;
+        self.router_adverts += other.router_adverts;
         self.routed += other.routed;
         self.queued += other.queued;
         self.probes += other.probes;
@@ -155,6 +163,8 @@ impl Counters {
             .chain([
                 ("arp_replies", self.arp_replies),
                 ("echo_replies", self.echo_replies),
+                ("neighbor_adverts", self.neighbor_adverts),
+                ("router_adverts", self.router_adverts),
                 ("routed", self.routed),
                 ("queued", self.queued),
                 ("probes", self.probes),
@@ -181,6 +191,6 @@ mod tests {
             assert_eq!(n, i as u64 + 1, "{r}");
         }
         let names: std::collections::HashSet<_> = c.iter().map(|(n, _)| n).collect();
-        assert_eq!(names.len(), DropReason::COUNT + 7);
+        assert_eq!(names.len(), DropReason::COUNT + 9);
     }
 }

@@ -5,12 +5,16 @@
 //! it every frame the switch delivers to that port.
 //!
 //! It answers what is addressed to it: ARP for its address (RFC 826) and
-//! ICMP echo (RFC 792), both back to the asking port only. IPv4 packets
+//! ICMP echo (RFC 792), both back to the asking port only. When the
+//! network has an `ipv6-prefix` ([`Gateway::set_ipv6_prefix`]) it also
+//! answers Neighbor Solicitations for its IPv6 addresses, ICMPv6 echo and
+//! Router Solicitations (`gateway/v6.rs`). IPv4 packets
 //! sent to its MAC for another address are transit: the [`crate::Router`]
 //! routes them. Everything else is dropped and counted by reason.
 
 use crate::addressing::{gateway_ipv4, gateway_mac, node_mac};
 use crate::icmp::{self, Addressing};
+use crate::ipv6::Ipv6Prefix;
 use crate::outbox::{Outbox, Target};
 use crate::subnet::Ipv4Subnet;
 use crate::{arp, ether, Counters, DropReason, NetworkId};
@@ -20,8 +24,10 @@ use smoltcp::wire::{
     IpProtocol, Ipv4Packet,
 };
 use snooping::Mac;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
+
+mod v6;
 
 /// What [`Gateway::handle_frame`] did with a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +62,8 @@ pub struct Gateway {
     ipv4: Ipv4Addr,
     mac: Mac,
     node_mac: Mac,
+    /// IPv6 addresses, with an `ipv6-prefix`.
+    v6: Option<v6::V6>,
     counters: Counters,
 }
 
@@ -73,6 +81,7 @@ impl Gateway {
             ipv4,
             mac: gateway_mac(network),
             node_mac: node_mac(network, node_id),
+            v6: None,
             counters: Counters::default(),
         })
     }
@@ -101,6 +110,30 @@ impl Gateway {
     /// too, so probe replies reach it and no client can use it.
     pub fn node_mac(&self) -> Mac {
         self.node_mac
+    }
+
+    /// Gives the gateway IPv6 addresses in `prefix` (the network's
+    /// `ipv6-prefix` setting), or takes them away (`None`): without a
+    /// prefix it answers no IPv6 at all.
+    pub fn set_ipv6_prefix(&mut self, prefix: Option<Ipv6Prefix>) {
+        self.v6 = prefix.map(|p| v6::V6::new(p, self.mac));
+    }
+
+    /// The network's IPv6 prefix, if it has one.
+    pub fn ipv6_prefix(&self) -> Option<Ipv6Prefix> {
+        self.v6.map(|v| v.prefix)
+    }
+
+    /// Its global IPv6 address (`prefix::1`), with a prefix: protect it
+    /// in the ARP table.
+    pub fn ipv6(&self) -> Option<Ipv6Addr> {
+        self.v6.map(|v| v.global)
+    }
+
+    /// Its link-local IPv6 address (`fe80::` + the modified EUI-64 of its
+    /// MAC, the same on every node), with a prefix.
+    pub fn ipv6_link_local(&self) -> Option<Ipv6Addr> {
+        self.v6.map(|v| v.link_local)
     }
 
     /// What it answered and dropped.
@@ -134,7 +167,10 @@ impl Gateway {
                 }
                 self.ip_packet(eth.src_addr().0, eth.payload(), out)
             }
-            _ => Err(DropReason::Unsupported),
+            EthernetProtocol::Ipv6 => {
+                self.ipv6_packet(eth.src_addr().0, eth.dst_addr().0, eth.payload(), out)
+            }
+            EthernetProtocol::Unknown(_) => Err(DropReason::Unsupported),
         }
     }
 

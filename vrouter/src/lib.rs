@@ -6,12 +6,15 @@
 //! Table of contents:
 //! - [`addressing`]: the gateway MAC and address, the node probe MAC.
 //! - [`subnet`]: [`Ipv4Subnet`], the chain's `subnet`.
-//! - [`gateway`]: [`Gateway`], ARP and ICMP echo answers for one network.
+//! - [`ipv6`]: [`Ipv6Prefix`], the chain's `ipv6-prefix` setting, and the
+//!   gateway's IPv6 addresses.
+//! - [`gateway`]: [`Gateway`], ARP and ICMP echo answers for one network,
+//!   and IPv6 ND, echo and router advertisements with an `ipv6-prefix`.
 //! - [`router`]: [`Router`], one per node: gateways, ARP tables, routes
 //!   between networks, the ARP-resolution queue ([`PendingConfig`]).
 //! - [`outbox`]: [`Outbox`] and [`Output`], what the node must send.
 //! - [`counters`]: [`DropReason`] and [`Counters`].
-//! - internal: `arp` and `icmp` (packets the gateway sends), `forward`
+//! - internal: `arp`, `icmp` and `nd` (packets the gateway sends), `forward`
 //!   (TTL decrement), `pending` (the queue), `ether` (headers).
 
 pub mod addressing;
@@ -21,6 +24,8 @@ mod ether;
 mod forward;
 pub mod gateway;
 mod icmp;
+pub mod ipv6;
+mod nd;
 pub mod outbox;
 mod pending;
 pub mod router;
@@ -34,6 +39,7 @@ pub use addressing::{gateway_ipv4, gateway_mac, node_mac};
 pub use arp::probe as arp_probe;
 pub use counters::{Counters, DropReason};
 pub use gateway::{Gateway, Handled, NoGatewayAddress};
+pub use ipv6::{Ipv6Prefix, Ipv6PrefixParseError};
 pub use outbox::{Outbox, Output};
 pub use pending::PendingConfig;
 pub use router::{Router, RouterConfig, RouterError};

@@ -19,7 +19,9 @@ use crate::gateway::{valid_ipv4, NoGatewayAddress};
 use crate::icmp::{self, Addressing, IcmpError};
 use crate::outbox::{Outbox, Target};
 use crate::pending::{Pending, PendingConfig, Waiting};
-use crate::{arp, ether, Counters, DropReason, Gateway, Handled, Ipv4Subnet, NetworkId};
+use crate::{
+    arp, ether, Counters, DropReason, Gateway, Handled, Ipv4Subnet, Ipv6Prefix, NetworkId,
+};
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Packet};
 use snooping::{ArpTable, ArpTableConfig, Binding, Mac, Observed, ProtectedFull, Unlearned};
 use std::collections::HashMap;
@@ -41,7 +43,7 @@ pub struct RouterConfig {
     pub arp: ArpTableConfig,
     /// Hand packets for destinations outside every served network to NAT
     /// ([`crate::Output::ToNat`]) instead of answering net unreachable.
-    /// Off until the NAT issue lands.
+    /// Off by default; atenet turns it on (one translator per network).
     pub nat_handoff: bool,
 }
 
@@ -138,15 +140,52 @@ impl Router {
                     cap: self.config.max_networks,
                 });
             }
-            let gateway = Gateway::new(network, subnet, self.config.node_id)?;
+            let mut gateway = Gateway::new(network, subnet, self.config.node_id)?;
             let mut arp = ArpTable::new(self.config.arp);
             arp.protect_ip(gateway.ipv4())?;
             arp.protect_mac(gateway.mac())?;
             arp.protect_mac(gateway.node_mac())?;
+            // A new subnet keeps the network's IPv6 prefix.
+            let prefix = self
+                .networks
+                .get(&network)
+                .and_then(|n| n.gateway.ipv6_prefix());
+            gateway.set_ipv6_prefix(prefix);
+            protect_v6(&mut arp, &gateway)?;
             self.pending.forget_network(network);
             self.networks.insert(network, Network { gateway, arp });
         }
         Ok(&self.networks[&network].gateway)
+    }
+
+    /// Sets `network`'s IPv6 prefix (the chain's `ipv6-prefix` setting;
+    /// `None`: no setting): its gateway answers ND, ICMPv6 echo and router
+    /// solicitations for its addresses in it, and its ARP table never
+    /// learns them. Setting the same prefix again does nothing.
+    pub fn set_ipv6_prefix(
+        &mut self,
+        network: NetworkId,
+        prefix: Option<Ipv6Prefix>,
+    ) -> Result<(), RouterError> {
+        let n = self
+            .networks
+            .get_mut(&network)
+            .ok_or(RouterError::UnknownNetwork)?;
+        if n.gateway.ipv6_prefix() == prefix {
+            return Ok(());
+        }
+        for old in [n.gateway.ipv6(), n.gateway.ipv6_link_local()]
+            .into_iter()
+            .flatten()
+        {
+            n.arp.unprotect_ipv6(old);
+        }
+        n.gateway.set_ipv6_prefix(prefix);
+        if let Err(err) = protect_v6(&mut n.arp, &n.gateway) {
+            n.gateway.set_ipv6_prefix(None);
+            return Err(err.into());
+        }
+        Ok(())
     }
 
     /// Stops serving `network`, dropping what waited to go into or come
@@ -222,7 +261,7 @@ impl Router {
     }
 
     /// Snoops a frame `network`'s switch forwarded (call it for every
-    /// frame, from any port): ARP teaches the table, and packets waiting
+    /// frame, from any port): ARP and IPv6 ND teach the table, and packets waiting
     /// for a binding just learned are sent.
     pub fn observe_frame(
         &mut self,
@@ -332,7 +371,11 @@ impl Router {
         if !icmp::is_host_source(src) {
             return Err(DropReason::Martian);
         }
-        if !is_forwardable(dst) {
+        // Loopback is never routed, but with NAT it goes to the translator,
+        // whose policy denies it (admin-prohibited) unless `nat-allow`
+        // opens it.
+        let to_nat_loopback = self.config.nat_handoff && dst.is_loopback();
+        if !is_forwardable(dst) && !to_nat_loopback {
             return Err(DropReason::NotForwardable);
         }
         let Some(egress) = self.egress(ingress, dst) else {
@@ -494,6 +537,17 @@ impl Router {
             None => self.counters.count_drop(DropReason::OutboxFull),
         }
     }
+}
+
+/// Protects the gateway's IPv6 addresses, if it has any, in its ARP table.
+fn protect_v6(arp: &mut ArpTable, gateway: &Gateway) -> Result<(), ProtectedFull> {
+    for ip in [gateway.ipv6(), gateway.ipv6_link_local()]
+        .into_iter()
+        .flatten()
+    {
+        arp.protect_ipv6(ip)?;
+    }
+    Ok(())
 }
 
 /// Writes the routed frame: the new MACs, then the packet with its TTL one

@@ -73,3 +73,56 @@ pub(crate) fn only(out: &Outbox) -> (Option<NetworkId>, Vec<u8>) {
         Output::ToNat { network, packet } => (Some(network), packet.to_vec()),
     }
 }
+
+/// An Ethernet frame with an IPv6 ICMPv6 message (checksum filled).
+pub(crate) fn icmpv6_frame(
+    eth_src: Mac,
+    eth_dst: Mac,
+    src: std::net::Ipv6Addr,
+    dst: std::net::Ipv6Addr,
+    hop_limit: u8,
+    icmp: &smoltcp::wire::Icmpv6Repr,
+) -> Vec<u8> {
+    use smoltcp::wire::{Icmpv6Packet, Ipv6Packet, Ipv6Repr};
+    let ip = Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: icmp.buffer_len(),
+        hop_limit,
+    };
+    let mut f = vec![0; 14 + ip.buffer_len() + icmp.buffer_len()];
+    let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+    eth.set_dst_addr(EthernetAddress(eth_dst));
+    eth.set_src_addr(EthernetAddress(eth_src));
+    eth.set_ethertype(EthernetProtocol::Ipv6);
+    let mut p = Ipv6Packet::new_unchecked(eth.payload_mut());
+    ip.emit(&mut p);
+    icmp.emit(
+        &src,
+        &dst,
+        &mut Icmpv6Packet::new_unchecked(p.payload_mut()),
+        &ChecksumCapabilities::default(),
+    );
+    f
+}
+
+/// A Neighbor Solicitation for `target` from `src` (with a source
+/// link-layer option unless `src` is unspecified), to `target`'s
+/// solicited-node group.
+pub(crate) fn neighbor_solicit(
+    eth_src: Mac,
+    src: std::net::Ipv6Addr,
+    target: std::net::Ipv6Addr,
+) -> Vec<u8> {
+    use crate::ipv6::{multicast_mac, solicited_node};
+    use smoltcp::wire::{Icmpv6Repr, NdiscRepr, RawHardwareAddress};
+    let lladdr =
+        (!src.is_unspecified()).then(|| RawHardwareAddress::from(EthernetAddress(eth_src)));
+    let group = solicited_node(target);
+    let repr = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+        target_addr: target,
+        lladdr,
+    });
+    icmpv6_frame(eth_src, multicast_mac(group), src, group, 255, &repr)
+}

@@ -71,9 +71,9 @@ impl Services {
             node_id: node.to_string(),
             router: Router::new(RouterConfig {
                 node_id: node.0,
-                // NAT is a later issue: addresses outside every network
-                // get net unreachable.
-                nat_handoff: false,
+                // Addresses outside every network go to the network's NAT
+                // translator (`crate::nat`), which applies its policy.
+                nat_handoff: true,
                 ..RouterConfig::default()
             }),
             outbox: Outbox::default(),
@@ -130,6 +130,7 @@ impl Services {
         let Some(gateway_mac) = self.router.gateway(id).map(vrouter::Gateway::mac) else {
             return;
         };
+        self.set_ipv6_prefix(id, net);
         let Some(ethereal) = self.nets.get_mut(&chain) else {
             return;
         };
@@ -147,6 +148,50 @@ impl Services {
                     tracing::warn!(network = %net.name, %err, "DHCP settings not usable; keeping the previous ones");
                     ethereal.dhcp_error = Some(text);
                 }
+            }
+        }
+    }
+
+    /// The network's `ipv6-prefix` setting (as `tok` stores it,
+    /// `fd00:1::/64`) into its gateway: ND, ICMPv6 echo and router
+    /// advertisements for `prefix::1` and its link-local address. No
+    /// setting, or one not usable, takes them away.
+    fn set_ipv6_prefix(&mut self, id: NetworkId, net: &chain::Network) {
+        let setting = net.settings.get("ipv6-prefix");
+        let prefix = match setting.map(|v| v.parse::<vrouter::Ipv6Prefix>()) {
+            Some(Ok(prefix)) => Some(prefix),
+            Some(Err(err)) => {
+                // Warned once, when it takes a usable prefix away.
+                if self
+                    .router
+                    .gateway(id)
+                    .and_then(vrouter::Gateway::ipv6_prefix)
+                    .is_some()
+                {
+                    tracing::warn!(network = %net.name, %err, "ipv6-prefix not usable; the gateway answers no IPv6");
+                } else {
+                    tracing::debug!(network = %net.name, %err, "ipv6-prefix not usable");
+                }
+                None
+            }
+            None => None,
+        };
+        let before = self
+            .router
+            .gateway(id)
+            .and_then(vrouter::Gateway::ipv6_prefix);
+        if before == prefix {
+            return;
+        }
+        match self.router.set_ipv6_prefix(id, prefix) {
+            Ok(()) => {
+                let gateway = self.router.gateway(id);
+                let ipv6 = gateway.and_then(vrouter::Gateway::ipv6);
+                let link_local = gateway.and_then(vrouter::Gateway::ipv6_link_local);
+                tracing::info!(network = %net.name, ?prefix, ?ipv6, ?link_local, "gateway IPv6 prefix set");
+            }
+            Err(err) => {
+                tracing::warn!(network = %net.name, %err, "gateway IPv6 prefix not set");
             }
         }
     }

@@ -150,6 +150,8 @@ pub async fn start_node_at(dir: &Path, listen: SocketAddr, metrics: bool) -> Run
         advertise: listen,
         metrics: metrics.then_some(loopback),
         wss: None,
+        dns: Vec::new(),
+        nat_idle: None,
     })
     .await
     .unwrap()

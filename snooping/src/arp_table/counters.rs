@@ -1,4 +1,5 @@
-//! Why an ARP frame or lease taught the table nothing, and what it learned.
+//! Why an ARP or ND frame or lease taught the table nothing, and what it
+//! learned.
 
 use std::fmt;
 
@@ -7,7 +8,8 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Unlearned {
     /// ARP that does not parse, is not Ethernet/IPv4, or is neither a
-    /// request nor a reply.
+    /// request nor a reply; ND with a bad checksum, a hop limit other than
+    /// 255 (RFC 4861, 7.1) or a link-layer address that is not 6 bytes.
     Malformed,
     /// The sender address is 0.0.0.0: an RFC 5227 probe claims nothing.
     Unspecified,
@@ -23,11 +25,15 @@ pub enum Unlearned {
     LeaseConflict,
     /// The table is full.
     CapReached,
+    /// An IPv6 Neighbor Solicitation without a source link-layer address
+    /// option, or an Advertisement without a target link-layer address
+    /// option (RFC 4861, 4.3 and 4.4): no MAC to bind.
+    NoLinkAddress,
 }
 
 impl Unlearned {
     /// How many reasons there are.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Every reason, in counter order.
     pub const ALL: [Unlearned; Self::COUNT] = [
@@ -38,6 +44,7 @@ impl Unlearned {
         Unlearned::ProtectedAddress,
         Unlearned::LeaseConflict,
         Unlearned::CapReached,
+        Unlearned::NoLinkAddress,
     ];
 
     /// A snake_case name for metrics and `tok status`.
@@ -50,6 +57,7 @@ impl Unlearned {
             Unlearned::ProtectedAddress => "protected_address",
             Unlearned::LeaseConflict => "lease_conflict",
             Unlearned::CapReached => "cap_reached",
+            Unlearned::NoLinkAddress => "no_link_address",
         }
     }
 }
@@ -64,8 +72,10 @@ impl fmt::Display for Unlearned {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArpCounters {
     unlearned: [u64; Unlearned::COUNT],
-    /// Snooped bindings learned or refreshed.
+    /// Snooped IPv4 bindings learned or refreshed.
     pub learned: u64,
+    /// Snooped IPv6 bindings (ND) learned or refreshed.
+    pub learned_v6: u64,
     /// Leases inserted or refreshed.
     pub leases: u64,
     /// Bindings whose MAC changed.

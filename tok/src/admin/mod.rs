@@ -5,6 +5,7 @@
 pub mod key;
 pub mod lease;
 pub mod network;
+pub mod publish;
 pub mod route;
 pub mod settings;
 pub mod wss_url;

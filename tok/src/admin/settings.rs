@@ -6,6 +6,9 @@
 //! - `lease-time`: decimal seconds, 60 s ..= 365 days (`"3600"` for `1h`)
 //! - `nat`: `"on"` or `"off"`
 //! - `ipv6-prefix`: `ADDRESS/PREFIX` with host bits cleared, prefix 1..=128 (`"fd00:1::/64"`)
+//! - `nat-allow`: IPv4 CIDRs joined by `,` without spaces, host bits clear,
+//!   duplicates dropped, in the order given (`"198.18.1.0/24,10.9.0.5/32"`),
+//!   or `"none"`. A new value replaces the whole list.
 
 use anyhow::{bail, Result};
 
@@ -21,6 +24,10 @@ pub const ACCEPTED: &[(&str, &str)] = &[
     ),
     ("nat", "on|off"),
     ("ipv6-prefix", "an IPv6 prefix such as fd00:1::/64"),
+    (
+        "nat-allow",
+        "IPv4 CIDRs such as 198.18.1.0/24,10.9.0.5/32 (replaces the list), or none",
+    ),
 ];
 
 const MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=9000;
@@ -81,11 +88,65 @@ pub fn validate(name: &str, value: &str) -> Result<(&'static str, String)> {
             }
             Ok(("ipv6-prefix", cidr.network().to_string()))
         }
+        "nat-allow" => Ok(("nat-allow", nat_allow(value)?)),
         _ => bail!(
             "unknown setting `{name}`; accepted settings:\n{}",
             accepted_list()
         ),
     }
+}
+
+/// `nat-allow`: `none`, or IPv4 CIDRs separated by commas (spaces around
+/// them are ignored; a bare address means /32). Host bits must be clear.
+/// Returns the canonical list (or `none`).
+fn nat_allow(value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("none") {
+        return Ok("none".to_owned());
+    }
+    let expected =
+        "expected IPv4 CIDRs separated by commas such as 198.18.1.0/24,10.9.0.5/32, or `none`";
+    if value.is_empty() {
+        bail!("nat-allow `{value}` is empty: {expected}");
+    }
+    let mut out: Vec<String> = Vec::new();
+    for item in value.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            bail!("nat-allow `{value}` has an empty entry: {expected}");
+        }
+        let text = if item.contains('/') {
+            item.to_owned()
+        } else {
+            format!("{item}/32")
+        };
+        let cidr: Cidr = text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("nat-allow entry `{item}` is not accepted: {expected}"))?;
+        if !cidr.addr.is_ipv4() {
+            bail!("nat-allow entry `{item}` is not IPv4 (NAT translates IPv4 only): {expected}");
+        }
+        if !cidr.is_network() {
+            bail!(
+                "nat-allow entry `{item}` has host bits set: did you mean {}?",
+                cidr.network()
+            );
+        }
+        let canonical = cidr.to_string();
+        if !out.contains(&canonical) {
+            out.push(canonical);
+        }
+    }
+    let joined = out.join(",");
+    if joined.len() > chain::validate::MAX_VALUE_LEN {
+        bail!(
+            "nat-allow: {} entries are {} bytes, more than the {} a setting holds: use fewer, wider CIDRs",
+            out.len(),
+            joined.len(),
+            chain::validate::MAX_VALUE_LEN
+        );
+    }
+    Ok(joined)
 }
 
 /// Parses `90s`, `30m`, `1h`, `2d`, `1h30m` into seconds.
@@ -169,6 +230,42 @@ mod tests {
         assert!(validate("ipv6-prefix", "::/0").is_err());
         let e = validate("ipv6-prefix", "fd00::").unwrap_err().to_string();
         assert!(e.contains("`fd00::`"), "{e}");
+    }
+
+    #[test]
+    fn nat_allow_list() {
+        assert_eq!(
+            validate("nat-allow", "198.18.1.0/24").unwrap(),
+            ("nat-allow", "198.18.1.0/24".into())
+        );
+        assert_eq!(
+            validate(
+                "nat-allow",
+                " 198.18.1.0/24 , 10.9.0.5,127.0.0.0/8,10.9.0.5/32"
+            )
+            .unwrap()
+            .1,
+            "198.18.1.0/24,10.9.0.5/32,127.0.0.0/8"
+        );
+        assert_eq!(validate("nat-allow", "none").unwrap().1, "none");
+        assert_eq!(validate("nat-allow", "NONE").unwrap().1, "none");
+        let e = validate("nat-allow", "198.18.1.5/24,10.0.0.0/8")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`198.18.1.5/24`") && e.contains("198.18.1.0/24"),
+            "{e}"
+        );
+        for bad in ["", "10.0.0.0/8,", "fd00::/64", "10.0.0.0/33", "nonsense"] {
+            let e = validate("nat-allow", bad).unwrap_err().to_string();
+            assert!(e.contains("nat-allow"), "{bad}: {e}");
+        }
+        let e = validate("nat-allow", "x,10.0.0.0/8")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`x`"), "{e}");
+        let many: Vec<String> = (0..100).map(|i| format!("10.{i}.0.0/16")).collect();
+        assert!(validate("nat-allow", &many.join(",")).is_err());
     }
 
     #[test]

@@ -21,6 +21,23 @@ pub struct Snapshot {
     pub packet_drops: BTreeMap<String, u64>,
     pub frame_drops: BTreeMap<String, u64>,
     pub counters: BTreeMap<String, u64>,
+    /// NAT flows open now, by kind (`udp`, `ping`, `tcp`, `published_*`,
+    /// `tcp_time_wait`) and `total`. Empty from a node without NAT.
+    pub nat_flows: BTreeMap<String, u64>,
+    /// NAT flows open now per client address, busiest first.
+    pub nat_clients: Vec<NatClientStatus>,
+    /// NAT counters since start (`opened_*`, `deny_*`, `drop_*`, `io_*`, ...).
+    pub nat: BTreeMap<String, u64>,
+    /// The gateways' DNS forwarder counters since start.
+    pub dns: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NatClientStatus {
+    pub network: String,
+    pub ip: String,
+    pub flows: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

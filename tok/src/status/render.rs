@@ -163,7 +163,64 @@ pub fn render(nodes: &[Snapshot], unreadable: &[(String, String)]) -> String {
         }
     }
     section(&mut out, "DROPS", &t, "no drops");
+
+    // NAT and DNS: only for nodes that report them (older nodes do not).
+    let with_nat: Vec<&Snapshot> = nodes
+        .iter()
+        .filter(|n| !n.nat_flows.is_empty() || !n.nat.is_empty() || !n.dns.is_empty())
+        .collect();
+    if !with_nat.is_empty() {
+        let mut t = Table::new(&["NODE", "FLOWS", "BY KIND", "BUSIEST CLIENTS"]);
+        for n in &with_nat {
+            let total = n
+                .nat_flows
+                .get("total")
+                .copied()
+                .unwrap_or_else(|| n.nat_flows.values().sum());
+            let kinds: Vec<String> = n
+                .nat_flows
+                .iter()
+                .filter(|(k, v)| k.as_str() != "total" && **v > 0)
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let clients: Vec<String> = n
+                .nat_clients
+                .iter()
+                .take(3)
+                .map(|c| format!("{}={}", c.ip, c.flows))
+                .collect();
+            t.row(vec![
+                short(&n.node_id).to_owned(),
+                total.to_string(),
+                dash_if_empty(kinds.join(" ")),
+                dash_if_empty(clients.join(" ")),
+            ]);
+        }
+        section(&mut out, "NAT FLOWS", &t, "no NAT");
+
+        let mut t = Table::new(&["NODE", "COUNTER", "COUNT"]);
+        for n in &with_nat {
+            for (prefix, counters) in [("nat", &n.nat), ("dns", &n.dns)] {
+                for (name, count) in counters.iter().filter(|(_, c)| **c > 0) {
+                    t.row(vec![
+                        short(&n.node_id).to_owned(),
+                        format!("{prefix}.{name}"),
+                        count.to_string(),
+                    ]);
+                }
+            }
+        }
+        section(&mut out, "NAT AND DNS COUNTERS", &t, "all zero");
+    }
     out
+}
+
+fn dash_if_empty(s: String) -> String {
+    if s.is_empty() {
+        "-".to_owned()
+    } else {
+        s
+    }
 }
 
 fn section(out: &mut String, title: &str, t: &Table, empty: &str) {
@@ -217,6 +274,34 @@ mod tests {
             !text.contains("replay"),
             "zero counters are hidden:\n{text}"
         );
+    }
+
+    #[test]
+    fn nat_and_dns_when_the_node_reports_them() {
+        let doc = r#"{"node_id":"00112233aabbccdd",
+            "nat_flows":{"total":5,"tcp":4,"udp":1,"ping":0},
+            "nat_clients":[{"network":"ab","ip":"10.7.0.5","flows":5}],
+            "nat":{"opened_tcp":200,"deny_loopback":2,"drop_runt":0},
+            "dns":{"queries":3,"answered":3,"timeouts":0}}"#;
+        let snap: Snapshot = serde_json::from_str(doc).unwrap();
+        let text = render(&[snap], &[]);
+        for want in [
+            "NAT FLOWS",
+            "tcp=4 udp=1",
+            "10.7.0.5=5",
+            "nat.opened_tcp",
+            "200",
+            "nat.deny_loopback",
+            "dns.queries",
+        ] {
+            assert!(text.contains(want), "missing {want}:\n{text}");
+        }
+        for unwanted in ["ping=0", "drop_runt", "dns.timeouts"] {
+            assert!(!text.contains(unwanted), "{unwanted}:\n{text}");
+        }
+        // An older node: no NAT sections at all.
+        let text = render(&[Snapshot::default()], &[]);
+        assert!(!text.contains("NAT"), "{text}");
     }
 
     #[test]
