@@ -271,9 +271,8 @@ impl Node {
         seal_and_send(
             &mut self.ws,
             &mut self.endpoint,
-            &self.socket,
+            &mut self.udp,
             &mut self.counters,
-            &mut self.tx[..],
             now,
             egress,
             frame,
@@ -302,9 +301,8 @@ impl Node {
                 seal_and_send(
                     &mut self.ws,
                     &mut self.endpoint,
-                    &self.socket,
+                    &mut self.udp,
                     &mut self.counters,
-                    &mut self.tx[..],
                     now,
                     egress,
                     frame,

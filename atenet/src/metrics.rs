@@ -252,6 +252,20 @@ pub fn render(snapshot: &Snapshot) -> String {
     );
     metric(
         &mut out,
+        "atenet_send_calls_total",
+        "counter",
+        "sendmsg calls that carried the packets sent (GSO glues several).",
+        &plain(counters.send_calls),
+    );
+    metric(
+        &mut out,
+        "atenet_receive_calls_total",
+        "counter",
+        "recvmmsg calls that carried the packets received.",
+        &plain(counters.receive_calls),
+    );
+    metric(
+        &mut out,
         "atenet_send_errors_total",
         "counter",
         "UDP sends that failed.",

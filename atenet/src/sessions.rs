@@ -189,7 +189,7 @@ impl Node {
     pub(crate) async fn flush_queued(&mut self) {
         let mut queued = std::mem::take(&mut self.queued);
         for (packet, to) in queued.drain(..) {
-            crate::udp::send(&self.socket, &mut self.counters, &packet, to).await;
+            crate::udp::send(&mut self.udp, &mut self.counters, &packet, to).await;
         }
         // Keep the allocation for next time.
         self.queued = queued;
@@ -296,7 +296,7 @@ impl Node {
                         self.endpoint.remove_session(old);
                     }
                     crate::udp::send(
-                        &self.socket,
+                        &mut self.udp,
                         &mut self.counters,
                         &self.tx[..initiated.len],
                         attempt.addr,

@@ -142,6 +142,13 @@ pub struct Counters {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub send_errors: u64,
+    /// `sendmsg` calls that carried `packets_sent`: fewer than packets
+    /// when GSO glued packets to one address together.
+    #[serde(default)]
+    pub send_calls: u64,
+    /// Receive system calls (`recvmmsg`) that carried `packets_received`.
+    #[serde(default)]
+    pub receive_calls: u64,
     /// Ethernet frames opened from a session (client or peer).
     pub frames_received: u64,
     /// Frame copies sealed and sent to a session (one per egress port).

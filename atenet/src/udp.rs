@@ -1,14 +1,15 @@
-//! The data path: one UDP datagram in, through the endpoint (open) and the
-//! switch (decide), out to every egress port's session (seal, send).
+//! The data path: a batch of datagrams in (`recvmmsg`, GRO), each through
+//! the endpoint (open) and the switch (decide), out to every egress port's
+//! session (seal into the socket's send lanes, which leave as GSO sends).
 //!
-//! Per frame this allocates nothing: the receive buffer, the seal buffer and
+//! Per frame this allocates nothing: the receive batch, the send lanes and
 //! the egress list are the node's, reused. Any bytes at all may arrive here;
 //! whatever the endpoint cannot authenticate is dropped and counted by it.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
+use udpio::{RxBatch, Sent, UdpIo};
 use vswitch::endpoint::{Endpoint, Received};
 use vswitch::wire::{PacketKind, SessionId};
 
@@ -18,6 +19,20 @@ use crate::node::{Attached, Node};
 use crate::status::Counters;
 
 impl Node {
+    /// Handles what one `recvmmsg` brought: every datagram of every buffer
+    /// (GRO glues a sender's datagrams at a fixed stride). Sealed answers
+    /// wait in the send lanes; the caller flushes them.
+    pub(crate) async fn on_batch(&mut self, rx: &mut RxBatch) {
+        self.counters.receive_calls += 1;
+        let now = Instant::now();
+        for i in 0..rx.len() {
+            let (from, bytes, stride) = rx.datagram(i);
+            for packet in bytes.chunks_mut(stride) {
+                self.on_datagram(now, from, packet).await;
+            }
+        }
+    }
+
     /// Handles one received datagram.
     pub(crate) async fn on_datagram(&mut self, now: Instant, from: SocketAddr, packet: &mut [u8]) {
         self.counters.packets_received += 1;
@@ -41,7 +56,7 @@ impl Node {
                 // The port comes with `EndpointEvent::Confirmed`.
                 self.counters.handshakes_accepted += 1;
                 send(
-                    &self.socket,
+                    &mut self.udp,
                     &mut self.counters,
                     &self.reply[..reply_len],
                     from,
@@ -53,7 +68,7 @@ impl Node {
                 self.on_established(now, session, from);
             }
             Received::Reply { len } => {
-                send(&self.socket, &mut self.counters, &self.reply[..len], from).await;
+                send(&mut self.udp, &mut self.counters, &self.reply[..len], from).await;
             }
             Received::Revoked { chain, key_id } => {
                 tracing::warn!(%chain, key = %key_id, %from, "a node says our key is revoked");
@@ -108,9 +123,8 @@ impl Node {
             seal_and_send(
                 &mut self.ws,
                 &mut self.endpoint,
-                &self.socket,
+                &mut self.udp,
                 &mut self.counters,
-                &mut self.tx[..],
                 now,
                 egress,
                 frame,
@@ -150,7 +164,7 @@ impl Node {
             .endpoint
             .seal(Instant::now(), session, kind, payload, &mut self.tx[..])
         {
-            Ok(len) => send(&self.socket, &mut self.counters, &self.tx[..len], remote).await,
+            Ok(len) => send(&mut self.udp, &mut self.counters, &self.tx[..len], remote).await,
             Err(err) => tracing::debug!(%session, %err, "sealing {kind:?} failed"),
         }
     }
@@ -174,15 +188,15 @@ impl Node {
     }
 }
 
-/// Seals `frame` for `egress`'s session and sends it; a websocket
-/// client's session gets the frame in its queue instead.
-#[allow(clippy::too_many_arguments)]
+/// Seals `frame` for `egress`'s session straight into the socket's send
+/// lane (it leaves with others to the same address, in order, at the
+/// latest when the loop flushes); a websocket client's session gets the
+/// frame in its queue instead.
 pub(crate) async fn seal_and_send(
     ws: &mut crate::wss::WsPorts,
     endpoint: &mut Endpoint,
-    socket: &UdpSocket,
+    udp: &mut UdpIo,
     counters: &mut Counters,
-    tx: &mut [u8],
     now: Instant,
     egress: Egress,
     frame: &[u8],
@@ -191,10 +205,11 @@ pub(crate) async fn seal_and_send(
         counters.frames_forwarded += 1;
         return;
     }
-    match endpoint.seal(now, egress.session, PacketKind::Frame, frame, tx) {
+    match endpoint.seal(now, egress.session, PacketKind::Frame, frame, udp.tx_slot()) {
         Ok(len) => {
             counters.frames_forwarded += 1;
-            send(socket, counters, &tx[..len], egress.remote).await;
+            let sent = udp.tx_commit(len, egress.remote).await;
+            count(counters, sent);
         }
         Err(err) => {
             counters.send_errors += 1;
@@ -206,7 +221,7 @@ pub(crate) async fn seal_and_send(
 /// Binds the node's UDP socket with large kernel buffers: a burst of
 /// client traffic (iperf3) otherwise overflows the default ~200 KiB
 /// receive buffer before the node task drains it.
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpIo> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if let Err(err) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
@@ -233,25 +248,29 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
             "UDP receive buffer capped by the kernel; raise net.core.rmem_max for bursts"
         );
     }
-    UdpSocket::from_std(socket.into())
+    UdpIo::from_std(socket.into())
 }
 
 /// Requested SO_RCVBUF / SO_SNDBUF of the node's socket.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Sends one datagram, counting it or its failure. A full socket buffer
-/// makes this wait (backpressure), it does not drop.
-pub(crate) async fn send(
-    socket: &UdpSocket,
-    counters: &mut Counters,
-    packet: &[u8],
-    to: SocketAddr,
-) {
-    match socket.send_to(packet, to).await {
-        Ok(_) => counters.packets_sent += 1,
-        Err(err) => {
-            counters.send_errors += 1;
-            tracing::debug!(%to, %err, "UDP send failed");
-        }
-    }
+/// Sends one datagram after what the lanes hold, counting it or its
+/// failure. A full socket buffer makes this wait (backpressure), it does
+/// not drop.
+pub(crate) async fn send(udp: &mut UdpIo, counters: &mut Counters, packet: &[u8], to: SocketAddr) {
+    let sent = udp.send_to(packet, to).await;
+    count(counters, sent);
+}
+
+/// Sends what the lanes hold (end of a burst).
+pub(crate) async fn flush(udp: &mut UdpIo, counters: &mut Counters) {
+    let sent = udp.flush().await;
+    count(counters, sent);
+}
+
+/// Adds a send's outcome to the node's counters.
+fn count(counters: &mut Counters, sent: Sent) {
+    counters.packets_sent += sent.packets;
+    counters.send_errors += sent.errors;
+    counters.send_calls += sent.calls;
 }

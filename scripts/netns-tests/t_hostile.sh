@@ -29,6 +29,11 @@ ns_with_ul c1 11
 ns_with_ul c2 12
 ns_with_ul x $X1 $X2 $X3
 ns_with_ul f 68
+# Nodes and toks glue same-size datagrams to one address into one GSO send;
+# a capture on the underlay would see the glued buffer as one packet, and
+# replaying it is not a replay of what the node received. One segment per
+# buffer makes the kernel cut them before the capture point.
+for ns in n1 n2 c1 c2 x f; do nsx "$ns" ip link set dev ul0 gso_max_segs 1 || fail "gso_max_segs on $ns"; done
 
 D=$WORK/data FD=$WORK/foreign
 make_net "$D"

@@ -1,6 +1,7 @@
 //! The `tok connect` event loop: one task, one UDP socket, one tap.
 //!
-//! tap read -> seal Frame -> UDP send; UDP recv -> `Endpoint::handle` ->
+//! tap read -> seal Frame into the socket's send lane -> one GSO send per
+//! burst; UDP batch receive (`recvmmsg`, GRO) -> `Endpoint::handle` ->
 //! Frame -> tap write. Keepalives when the endpoint's timers say so, a
 //! gratuitous ARP every 15 s, failover when the node is silent for 3 s.
 //! Buffers are allocated once; nothing is allocated per frame.
@@ -10,9 +11,9 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use rand::rngs::OsRng;
-use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
+use udpio::{RxBatch, Sent, UdpIo};
 use vswitch::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Received};
 use vswitch::key::{AccessKey, KeyRole};
 use vswitch::wire::{PacketKind, SessionId, MAX_FRAME, MAX_PACKET, MIN_FRAME};
@@ -25,14 +26,14 @@ use super::garp::{self, GARP_INTERVAL, GARP_LEN};
 use super::iproute;
 use super::tap::Tap;
 
-/// Largest UDP datagram read; anything larger than a packet is dropped by
-/// the endpoint as oversize rather than truncated silently.
-const UDP_BUF: usize = 65_536;
 /// Tap reads: large enough for any MTU a user may set later with `ip`.
 const TAP_BUF: usize = 65_536;
-/// Frames or packets handled per wake-up before the loop polls its other
-/// sources again.
+/// Tap frames handled per wake-up before the loop polls its other sources
+/// again.
 const BURST: usize = 64;
+/// Receive batches (`recvmmsg` of up to 32 buffers, each possibly many
+/// GRO-glued datagrams) handled per wake-up.
+const RECEIVE_BURST: usize = 4;
 /// Sealed packets and handshake messages we write.
 const OUT_BUF: usize = MAX_PACKET + 512;
 
@@ -46,6 +47,9 @@ struct Stats {
     tap_write_drops: u64,
     packets_dropped: u64,
     send_errors: u64,
+    /// `sendmsg` calls (GSO carries several packets in one).
+    send_calls: u64,
+    packets_sent: u64,
 }
 
 /// Everything the loop owns.
@@ -60,13 +64,13 @@ pub struct Client {
     session: Option<SessionId>,
     tap: Tap,
     mac: [u8; 6],
-    socket: UdpSocket,
+    /// The UDP socket with batched receive and GSO send lanes.
+    udp: UdpIo,
     /// The socket is IPv6 (some node is): IPv4 nodes are sent to as
     /// v4-mapped addresses.
     dual_stack: bool,
     rng: OsRng,
     tap_buf: Box<[u8]>,
-    udp_buf: Box<[u8]>,
     out_buf: Box<[u8]>,
     reply_buf: Box<[u8]>,
     garp_buf: [u8; GARP_LEN],
@@ -102,7 +106,7 @@ impl Client {
         dhcp: bool,
     ) -> Result<Client> {
         let dual_stack = nodes.iter().any(SocketAddr::is_ipv6);
-        let socket: UdpSocket = super::udp_socket::bind(dual_stack)?;
+        let udp = super::udp_socket::bind(dual_stack)?;
         let dhcp = dhcp.then(|| Dhcp {
             hostname: system_hostname(),
             client: None,
@@ -116,11 +120,10 @@ impl Client {
             session: None,
             tap,
             mac,
-            socket,
+            udp,
             dual_stack,
             rng: OsRng,
             tap_buf: vec![0; TAP_BUF].into_boxed_slice(),
-            udp_buf: vec![0; UDP_BUF].into_boxed_slice(),
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
             reply_buf: vec![0; OUT_BUF].into_boxed_slice(),
             garp_buf: [0; GARP_LEN],
@@ -138,8 +141,12 @@ impl Client {
         let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
         let mut addresses = spawn_address_watch(self.tap.name().to_owned());
 
+        let mut rx = RxBatch::new();
         self.poll_failover(Instant::now()).await;
         let stop = loop {
+            // What the last event sealed waits in the send lane: it leaves
+            // (as one GSO send when it can) before the loop waits again.
+            self.flush().await;
             let deadline = self.deadline();
             tokio::select! {
                 _ = sigint.recv() => break Stop::Signal("SIGINT"),
@@ -158,15 +165,15 @@ impl Client {
                         }
                     }
                 }
-                recv = self.socket.recv_from(&mut self.udp_buf) => {
+                recv = self.udp.recv(&mut rx) => {
                     match recv {
-                        Ok((n, from)) => self.on_packet(n, from).await?,
+                        Ok(_) => self.on_batch(&mut rx).await?,
                         Err(e) => tracing::debug!(error = %e, "udp recv"),
                     }
-                    for _ in 1..BURST {
-                        match self.socket.try_recv_from(&mut self.udp_buf) {
-                            Ok((n, from)) => self.on_packet(n, from).await?,
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    for _ in 1..RECEIVE_BURST {
+                        match self.udp.try_recv(&mut rx) {
+                            Ok(0) => break,
+                            Ok(_) => self.on_batch(&mut rx).await?,
                             Err(e) => {
                                 tracing::debug!(error = %e, "udp recv");
                                 break;
@@ -184,6 +191,7 @@ impl Client {
         let Stop::Signal(which) = stop;
         tracing::info!(signal = which, "stopping");
         self.leave().await;
+        self.flush().await;
         tracing::debug!(stats = ?self.stats, "tok connect stopped");
         Ok(())
     }
@@ -210,16 +218,30 @@ impl Client {
         }
     }
 
+    /// Sends `out_buf[..len]` now, after what the send lane holds.
     async fn send(&mut self, len: usize, to: SocketAddr) {
         let to = self.wire_addr(to);
-        if let Err(e) = self.socket.send_to(&self.out_buf[..len], to).await {
-            self.stats.send_errors += 1;
-            tracing::debug!(error = %e, %to, "udp send");
+        let sent = self.udp.send_to(&self.out_buf[..len], to).await;
+        self.count(sent);
+    }
+
+    /// Sends what the send lane holds.
+    async fn flush(&mut self) {
+        let sent = self.udp.flush().await;
+        self.count(sent);
+    }
+
+    fn count(&mut self, sent: Sent) {
+        self.stats.packets_sent += sent.packets;
+        self.stats.send_errors += sent.errors;
+        self.stats.send_calls += sent.calls;
+        if sent.errors > 0 {
+            tracing::debug!(lost = sent.errors, "udp send failed");
         }
     }
 
-    /// Seals `kind` with `payload` (in `out_buf` from `payload_at`) for the
-    /// current session and sends it.
+    /// Seals `kind` with `payload` for the current session into the send
+    /// lane; it leaves with the rest of the burst.
     async fn seal_and_send(&mut self, kind: PacketKind, payload: Payload) {
         let Some(session) = self.session else {
             return;
@@ -232,11 +254,12 @@ impl Client {
         };
         match self
             .endpoint
-            .seal(Instant::now(), session, kind, payload, &mut self.out_buf)
+            .seal(Instant::now(), session, kind, payload, self.udp.tx_slot())
         {
             Ok(len) => {
-                let to = self.failover.current();
-                self.send(len, to).await;
+                let to = self.wire_addr(self.failover.current());
+                let sent = self.udp.tx_commit(len, to).await;
+                self.count(sent);
             }
             Err(e) => tracing::debug!(error = %e, ?kind, "seal"),
         }
@@ -256,16 +279,25 @@ impl Client {
         self.seal_and_send(PacketKind::Frame, Payload::Tap(n)).await;
     }
 
-    async fn on_packet(&mut self, n: usize, from: SocketAddr) -> Result<()> {
+    /// Handles what one `recvmmsg` brought (GRO glues a sender's datagrams
+    /// at a fixed stride).
+    async fn on_batch(&mut self, rx: &mut RxBatch) -> Result<()> {
+        for i in 0..rx.len() {
+            let (from, bytes, stride) = rx.datagram(i);
+            for packet in bytes.chunks_mut(stride) {
+                self.on_packet(packet, from).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_packet(&mut self, packet: &mut [u8], from: SocketAddr) -> Result<()> {
         let from = SocketAddr::new(from.ip().to_canonical(), from.port());
         let now = Instant::now();
-        let got = match self.endpoint.handle(
-            now,
-            from,
-            &mut self.udp_buf[..n],
-            &mut self.rng,
-            &mut self.reply_buf,
-        ) {
+        let got = match self
+            .endpoint
+            .handle(now, from, packet, &mut self.rng, &mut self.reply_buf)
+        {
             Received::Frame { session, frame } => {
                 if Some(session) == self.session {
                     self.failover.heard(now);

@@ -14,7 +14,7 @@ pub const SOCKET_BUFFER: usize = 4 << 20;
 
 /// A non-blocking UDP socket bound to the wildcard address and an
 /// ephemeral port: IPv6 dual-stack when `dual_stack`, else IPv4.
-pub fn bind(dual_stack: bool) -> Result<tokio::net::UdpSocket> {
+pub fn bind(dual_stack: bool) -> Result<udpio::UdpIo> {
     let (domain, bind): (Domain, SocketAddr) = if dual_stack {
         (Domain::IPV6, "[::]:0".parse()?)
     } else {
@@ -33,7 +33,7 @@ pub fn bind(dual_stack: bool) -> Result<tokio::net::UdpSocket> {
         .with_context(|| format!("binding a UDP socket on {bind}"))?;
     socket.set_nonblocking(true)?;
     let std_socket: std::net::UdpSocket = socket.into();
-    Ok(tokio::net::UdpSocket::from_std(std_socket)?)
+    udpio::UdpIo::from_std(std_socket).context("setting up batched UDP I/O")
 }
 
 /// Best effort: a smaller buffer than asked works, only with more drops.
@@ -64,14 +64,15 @@ mod tests {
     #[tokio::test]
     async fn binds_with_bigger_buffers() {
         let s = super::bind(false).unwrap();
+        let s = s.socket();
         assert!(s.local_addr().unwrap().port() != 0);
-        let s = socket2::SockRef::from(&s);
+        let s = socket2::SockRef::from(s);
         // Never below the kernel default; the exact value depends on rmem_max.
         assert!(s.recv_buffer_size().unwrap() >= 200_000);
         let s6 = super::bind(true);
         // Hosts without IPv6 may refuse; when it works it is dual-stack.
         if let Ok(s6) = s6 {
-            assert!(!socket2::SockRef::from(&s6).only_v6().unwrap());
+            assert!(!socket2::SockRef::from(s6.socket()).only_v6().unwrap());
         }
     }
 }
