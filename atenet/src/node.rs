@@ -207,6 +207,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .await
     .context("writing NodeJoined to the chain")?;
     tracing::info!(node = %id, listen = %local_addr, %advertise, "node started");
+    tracing::info!(crypto = %vswitch::seal::Acceleration::detect(), udp_gso = socket.gso_segments(), udp_gro = socket.gro_segments(), "data path");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (state_tx, state_rx) = watch::channel(Arc::new(State::default()));

@@ -121,6 +121,12 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
         listen: node.listen.to_string(),
         advertise: node.advertise.to_string(),
         uptime_secs: now.saturating_duration_since(node.started).as_secs(),
+        data_path: format!(
+            "{}; UDP GSO {} and GRO {} datagrams per call",
+            vswitch::seal::Acceleration::detect(),
+            node.udp.gso_segments(),
+            node.udp.gro_segments()
+        ),
         networks,
         peers,
         clients,

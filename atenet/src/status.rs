@@ -33,6 +33,10 @@ pub struct Snapshot {
     pub listen: String,
     pub advertise: String,
     pub uptime_secs: u64,
+    /// How the node moves packets on this machine: hardware or software
+    /// crypto, UDP GSO/GRO segments per system call.
+    #[serde(default)]
+    pub data_path: String,
     pub networks: Vec<NetworkStatus>,
     pub peers: Vec<PeerStatus>,
     pub clients: Vec<ClientStatus>,

@@ -25,6 +25,53 @@ pub const HMAC_LABEL: &[u8] = b"atenet v1 hmac";
 type Ctr = ctr::Ctr32BE<Aes256>;
 type HmacSha256 = Hmac<Sha256>;
 
+/// Which hardware paths the seal's ciphers take on this CPU. The `aes`
+/// and `sha2` crates pick AES-NI and SHA-NI at run time (so one binary runs
+/// everywhere); operators want to know which one they got, since without
+/// them a seal costs several times more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acceleration {
+    /// AES-256-CTR uses AES-NI.
+    pub aes_ni: bool,
+    /// HMAC-SHA256 uses the SHA extensions.
+    pub sha_ni: bool,
+}
+
+impl Acceleration {
+    /// What this CPU offers the seal (the same detection the crates use).
+    pub fn detect() -> Acceleration {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            Acceleration {
+                aes_ni: std::arch::is_x86_feature_detected!("aes"),
+                sha_ni: std::arch::is_x86_feature_detected!("sha")
+                    && std::arch::is_x86_feature_detected!("sse4.1"),
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            Acceleration {
+                aes_ni: std::arch::is_aarch64_feature_detected!("aes"),
+                sha_ni: std::arch::is_aarch64_feature_detected!("sha2"),
+            }
+        }
+        #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            Acceleration {
+                aes_ni: false,
+                sha_ni: false,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Acceleration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let yes = |b: bool| if b { "hardware" } else { "software" };
+        write!(f, "AES {}, SHA-256 {}", yes(self.aes_ni), yes(self.sha_ni))
+    }
+}
+
 /// One direction's raw keys, as derived (kept for test vectors).
 #[derive(Clone, PartialEq, Eq)]
 pub struct DirectionKeys {
@@ -217,6 +264,29 @@ impl PacketKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn acceleration_agrees_with_the_kernel() {
+        let accel = Acceleration::detect();
+        let text = accel.to_string();
+        assert!(text.starts_with("AES "), "{text}");
+        // The kernel's view of the CPU, where there is one.
+        if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
+            let flags: Vec<&str> = info
+                .lines()
+                .find(|l| l.starts_with("flags"))
+                .map(|l| l.split_whitespace().collect())
+                .unwrap_or_default();
+            if cfg!(target_arch = "x86_64") && !flags.is_empty() {
+                assert_eq!(accel.aes_ni, flags.contains(&"aes"), "{text}");
+                assert_eq!(
+                    accel.sha_ni,
+                    flags.contains(&"sha_ni") && flags.contains(&"sse4_1"),
+                    "{text}"
+                );
+            }
+        }
+    }
     use crate::key::{ChainId, KeyId};
     use crate::wire::PacketKind;
     use proptest::prelude::*;

@@ -15,6 +15,8 @@ pub struct Snapshot {
     pub listen: String,
     pub advertise: String,
     pub uptime_secs: u64,
+    /// Crypto acceleration and UDP offloads, as the node reports them.
+    pub data_path: String,
     pub networks: Vec<NetworkStatus>,
     pub peers: Vec<PeerStatus>,
     pub clients: Vec<ClientStatus>,

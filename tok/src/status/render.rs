@@ -1,5 +1,7 @@
 //! Readable tables for `tok status`.
 
+use std::fmt::Write as _;
+
 use super::model::Snapshot;
 
 /// Rows of one section; the first row is the header.
@@ -95,6 +97,9 @@ pub fn render(nodes: &[Snapshot], unreadable: &[(String, String)]) -> String {
     }
     out.push_str("NODES\n");
     t.write(&mut out);
+    for n in nodes.iter().filter(|n| !n.data_path.is_empty()) {
+        let _ = writeln!(out, "data path of {}: {}", n.node_id, n.data_path);
+    }
 
     let mut t = Table::new(&["NODE", "NETWORK", "NAME", "SUBNET", "PORTS"]);
     for n in nodes {
@@ -242,6 +247,7 @@ mod tests {
 
     const DOC: &str = r#"{"version":1,"node_id":"00112233aabbccdd","pid":42,
         "listen":"0.0.0.0:7370","advertise":"198.18.0.1:7370","uptime_secs":3725,
+        "data_path":"AES hardware, SHA-256 hardware; UDP GSO 64 and GRO 64 datagrams per call",
         "networks":[{"id":"0123456789abcdef0123456789abcdef","name":"default","subnet":"10.7.0.0/24","ports":3}],
         "peers":[{"node_id":"feedfacefeedface","network":"0123456789abcdef0123456789abcdef","addr":"198.18.0.2:7370","connected":true,"reachable":false,"last_heard_ms":4200}],
         "clients":[{"network":"0123456789abcdef0123456789abcdef","key_id":"0badc0de","remote":"198.18.0.9:40000","macs":["02:00:00:00:00:01"],"last_heard_ms":300}],
@@ -267,6 +273,7 @@ mod tests {
             "bad_tag",
             "spoofed_source",
             "unreadable: refused",
+            "data path of 00112233aabbccdd: AES hardware, SHA-256 hardware; UDP GSO 64",
         ] {
             assert!(text.contains(want), "missing {want}:\n{text}");
         }
