@@ -75,14 +75,22 @@ impl Tap {
     pub fn create(name: &str, offload: bool) -> Result<Tap> {
         validate_name(name)?;
         let (file, name) = open(name).map_err(|e| create_error(name, &e))?;
-        let offload = offload
-            && match set_offload(&file, OFFLOADS) {
+        let offload = if offload {
+            match set_offload(&file, OFFLOADS) {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::info!(tap = %name, error = %e, "the kernel refused TSO/checksum offload on the tap; going on without");
                     false
                 }
-            };
+            }
+        } else {
+            // A persistent tap keeps what an earlier user set: clear it
+            // (best effort; super-frames would still be cut correctly).
+            if let Err(e) = set_offload(&file, 0) {
+                tracing::debug!(tap = %name, error = %e, "clearing the tap's offloads");
+            }
+            false
+        };
         let fd = register(file)
             .map_err(|e| anyhow!("registering tap {name} with the event loop: {e}"))?;
         Ok(Tap { fd, name, offload })

@@ -384,7 +384,10 @@ fn classify(f: &[u8]) -> Class {
         payload,
         seq: be32(f, l4 + 4),
         flags,
-        candidate: ip_end == f.len() && payload > 0 && flags & !TCP_PSH == TCP_ACK,
+        candidate: ip_end == f.len()
+            && f.len() <= MAX_SUPER
+            && payload > 0
+            && flags & !TCP_PSH == TCP_ACK,
     })
 }
 

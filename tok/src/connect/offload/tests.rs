@@ -803,3 +803,26 @@ proptest! {
         let _ = prepare(&mut read2, MAX_FRAME, &mut SegmentStats::default());
     }
 }
+
+/// An IPv6 frame longer than a slot (payload length 65535) is written as it
+/// came, not held.
+#[test]
+fn frames_larger_than_a_slot_pass_through() {
+    let s = Spec {
+        v6: true,
+        ..Spec::v4()
+    };
+    let big = build(&s, &payload(65_535 - 32, 1));
+    assert!(big.len() > super::coalesce::MAX_SUPER);
+    let next = build(
+        &Spec {
+            seq: s.seq.wrapping_add(65_535 - 32),
+            ..s.clone()
+        },
+        &payload(100, 2),
+    );
+    let input = vec![big, next];
+    let mut c = Coalescer::new(true);
+    let written = coalesce_all(&input, &mut c, &mut CoalesceStats::default());
+    assert_eq!(written.into_iter().map(|w| w.1).collect::<Vec<_>>(), input);
+}
