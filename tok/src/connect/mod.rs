@@ -8,6 +8,8 @@
 //! - [`failover`]: which node to handshake with, and when to move on.
 //! - [`garp`]: the 15 s gratuitous ARP.
 //! - [`session`]: the event loop (tap <-> endpoint <-> UDP, timers, signals).
+//! - [`offload`]: the tap's virtio-net header offloads (TSO on read,
+//!   GRO-style coalescing on write), free of I/O.
 //! - [`udp_socket`]: the UDP socket with large kernel buffers.
 //! - [`dhcp_client`]: `--dhcp`'s DHCP client (Sans-IO state machine),
 //!   [`dhcp_wire`]: its frames, [`dhcp_apply`]: the lease onto the tap
@@ -20,6 +22,7 @@ pub mod dhcp_wire;
 pub mod failover;
 pub mod garp;
 pub mod iproute;
+pub mod offload;
 pub mod session;
 pub mod tap;
 pub mod udp_socket;
@@ -59,6 +62,12 @@ pub struct ConnectArgs {
     /// MTU of the tap (576..=1500).
     #[arg(long, value_name = "N", default_value_t = args::DEFAULT_MTU, value_parser = args::parse_mtu)]
     pub mtu: u16,
+
+    /// Turn off the tap's offloads: no TSO/checksum offload asked of the
+    /// kernel (every read is one MTU-sized frame), no coalescing of the
+    /// TCP segments written to it. For comparisons and odd kernels.
+    #[arg(long, env = "TOK_NO_OFFLOAD")]
+    pub no_offload: bool,
 }
 
 fn parse_address(text: &str) -> Result<Cidr, String> {
@@ -86,7 +95,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let tap = tap::Tap::create(&args.tap)?;
+        let tap = tap::Tap::create(&args.tap, !args.no_offload)?;
         let name = tap.name().to_owned();
         for cidr in &args.address {
             iproute::add_address(&name, *cidr)
@@ -95,7 +104,7 @@ pub fn run(args: ConnectArgs) -> Result<()> {
         iproute::set_mtu_and_up(&name, args.mtu)
             .with_context(|| format!("bringing tap {name} up with mtu {}", args.mtu))?;
         let mac = iproute::mac(&name)?;
-        tracing::info!(tap = %name, mtu = args.mtu, key_id = %key.key_id, network = %key.chain_id, "tap up");
+        tracing::info!(tap = %name, mtu = args.mtu, offload = tap.offload(), key_id = %key.key_id, network = %key.chain_id, "tap up");
         session::Client::new(key, nodes, tap, mac, args.dhcp)?
             .run()
             .await

@@ -2,7 +2,10 @@
 //!
 //! tap read -> seal Frame into the socket's send lane -> one GSO send per
 //! burst; UDP batch receive (`recvmmsg`, GRO) -> `Endpoint::handle` ->
-//! Frame -> tap write. Keepalives when the endpoint's timers say so, a
+//! Frame -> tap write. Tap reads may be TCP super-frames (TSO, see
+//! [`super::offload`]): they are cut into MTU-sized frames before sealing;
+//! frames from the node are coalesced during a burst of packets and written
+//! when the burst ends. Keepalives when the endpoint's timers say so, a
 //! gratuitous ARP every 15 s, failover when the node is silent for 3 s.
 //! Buffers are allocated once; nothing is allocated per frame.
 
@@ -24,10 +27,14 @@ use super::dhcp_wire::{self, MAX_CLIENT_FRAME};
 use super::failover::{Failover, GaveUp, RETRY, SILENCE};
 use super::garp::{self, GARP_INTERVAL, GARP_LEN};
 use super::iproute;
+use super::offload::coalesce::{CoalesceStats, Coalescer};
+use super::offload::segment::{self, Read, SegmentStats};
+use super::offload::VNET_HDR_LEN;
 use super::tap::Tap;
 
-/// Tap reads: large enough for any MTU a user may set later with `ip`.
-const TAP_BUF: usize = 65_536;
+/// Tap reads: the virtio header and a frame of any MTU a user may set later
+/// with `ip`, or a TCP super-frame (64 KiB by default: twice that).
+const TAP_BUF: usize = VNET_HDR_LEN + 131_072;
 /// Tap frames handled per wake-up before the loop polls its other sources
 /// again.
 const BURST: usize = 64;
@@ -50,6 +57,10 @@ struct Stats {
     /// `sendmsg` calls (GSO carries several packets in one).
     send_calls: u64,
     packets_sent: u64,
+    /// Tap reads: super-frames cut, checksums completed, malformed dropped.
+    tap_offload: SegmentStats,
+    /// Tap writes: super-frames built from the node's frames.
+    tap_coalesce: CoalesceStats,
 }
 
 /// Everything the loop owns.
@@ -71,6 +82,10 @@ pub struct Client {
     dual_stack: bool,
     rng: OsRng,
     tap_buf: Box<[u8]>,
+    /// One segment of a TCP super-frame read from the tap.
+    seg_buf: Box<[u8]>,
+    /// Frames from the node on their way to the tap.
+    coalescer: Coalescer,
     out_buf: Box<[u8]>,
     reply_buf: Box<[u8]>,
     garp_buf: [u8; GARP_LEN],
@@ -118,12 +133,14 @@ impl Client {
             failover: Failover::new(nodes, SILENCE, RETRY),
             pending: None,
             session: None,
+            coalescer: Coalescer::new(tap.offload()),
             tap,
             mac,
             udp,
             dual_stack,
             rng: OsRng,
             tap_buf: vec![0; TAP_BUF].into_boxed_slice(),
+            seg_buf: vec![0; MAX_FRAME].into_boxed_slice(),
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
             reply_buf: vec![0; OUT_BUF].into_boxed_slice(),
             garp_buf: [0; GARP_LEN],
@@ -153,11 +170,13 @@ impl Client {
                 _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
                 read = self.tap.recv(&mut self.tap_buf) => {
                     let n = read.with_context(|| format!("reading tap {}", self.tap.name()))?;
-                    self.on_tap_frame(n).await;
-                    // Drain what else is queued before polling everything again.
-                    for _ in 1..BURST {
+                    // Drain what else is queued before polling everything
+                    // again: up to BURST frames (a super-frame counts as
+                    // the segments it makes).
+                    let mut frames = self.on_tap_read(n).await;
+                    while frames < BURST {
                         match self.tap.try_recv(&mut self.tap_buf) {
-                            Ok(Some(n)) => self.on_tap_frame(n).await,
+                            Ok(Some(n)) => frames += self.on_tap_read(n).await,
                             Ok(None) => break,
                             Err(e) => {
                                 return Err(e).with_context(|| format!("reading tap {}", self.tap.name()));
@@ -180,6 +199,7 @@ impl Client {
                             }
                         }
                     }
+                    self.flush_tap();
                 }
                 Some(ips) = addresses.recv() => {
                     self.ipv4 = ips;
@@ -248,7 +268,8 @@ impl Client {
         };
         let payload: &[u8] = match payload {
             Payload::Empty => &[],
-            Payload::Tap(n) => &self.tap_buf[..n],
+            Payload::Tap(start, end) => &self.tap_buf[start..end],
+            Payload::Segment(n) => &self.seg_buf[..n],
             Payload::Garp => &self.garp_buf,
             Payload::Dhcp(n) => &self.dhcp_buf[..n],
         };
@@ -265,18 +286,60 @@ impl Client {
         }
     }
 
-    async fn on_tap_frame(&mut self, n: usize) {
+    /// One tap read (`n` bytes of `tap_buf`, virtio header first): one
+    /// frame, or a TCP super-frame cut into segments here.
+    /// Returns how many frames it made (at least 1).
+    async fn on_tap_read(&mut self, n: usize) -> usize {
+        if self.session.is_none() {
+            self.stats.tap_drops_no_session += 1;
+            return 1;
+        }
+        match segment::prepare(
+            &mut self.tap_buf[..n],
+            MAX_FRAME,
+            &mut self.stats.tap_offload,
+        ) {
+            Read::Frame(at) => {
+                self.on_tap_frame(Payload::Tap(at.start, at.end)).await;
+                1
+            }
+            Read::Gso(gso) => {
+                for i in 0..gso.count() {
+                    let len = gso.segment(i, &self.tap_buf[..n], &mut self.seg_buf);
+                    self.on_tap_frame(Payload::Segment(len)).await;
+                }
+                gso.count()
+            }
+            Read::Dropped(reason) => {
+                tracing::trace!(?reason, "tap read dropped");
+                1
+            }
+        }
+    }
+
+    async fn on_tap_frame(&mut self, frame: Payload) {
+        let n = match frame {
+            Payload::Tap(start, end) => end - start,
+            Payload::Segment(n) => n,
+            _ => 0,
+        };
         if !(MIN_FRAME..=MAX_FRAME).contains(&n) {
             self.stats.tap_drops_size += 1;
             tracing::trace!(len = n, "tap frame of unsupported size dropped");
             return;
         }
-        if self.session.is_none() {
-            self.stats.tap_drops_no_session += 1;
-            return;
-        }
         self.stats.frames_to_node += 1;
-        self.seal_and_send(PacketKind::Frame, Payload::Tap(n)).await;
+        self.seal_and_send(PacketKind::Frame, frame).await;
+    }
+
+    /// Writes what the coalescer holds: at the end of each burst of packets
+    /// from the node.
+    fn flush_tap(&mut self) {
+        let (tap, drops) = (&self.tap, &mut self.stats.tap_write_drops);
+        self.coalescer
+            .flush(&mut self.stats.tap_coalesce, &mut |vnet, frame| {
+                write_tap(tap, drops, vnet, frame);
+            });
     }
 
     /// Handles what one `recvmmsg` brought (GRO glues a sender's datagrams
@@ -309,14 +372,12 @@ impl Client {
                     }
                     // DHCP replies go to the tap too: harmless, and a
                     // client run on the tap by hand still sees them.
-                    match self.tap.send(frame) {
-                        Ok(true) => {}
-                        Ok(false) => self.stats.tap_write_drops += 1,
-                        Err(e) => {
-                            self.stats.tap_write_drops += 1;
-                            tracing::debug!(error = %e, "tap write");
-                        }
-                    }
+                    // Written now or at the end of the burst (flush_tap).
+                    let (tap, drops) = (&self.tap, &mut self.stats.tap_write_drops);
+                    self.coalescer
+                        .push(frame, &mut self.stats.tap_coalesce, &mut |vnet, f| {
+                            write_tap(tap, drops, vnet, f);
+                        });
                 }
                 Got::Nothing
             }
@@ -586,7 +647,10 @@ impl Client {
 #[derive(Clone, Copy)]
 enum Payload {
     Empty,
-    Tap(usize),
+    /// A frame read from the tap: `tap_buf[start..end]`.
+    Tap(usize, usize),
+    /// A segment of a super-frame read from the tap, in `seg_buf`.
+    Segment(usize),
     Garp,
     /// A DHCP client frame in `dhcp_buf`.
     Dhcp(usize),
@@ -600,6 +664,18 @@ enum Got {
     Unexpected(SessionId),
     Revoked(vswitch::key::KeyId),
     Reply(usize),
+}
+
+/// One tap write; a full queue or an error counts as a drop.
+fn write_tap(tap: &Tap, drops: &mut u64, vnet: &[u8; VNET_HDR_LEN], frame: &[u8]) {
+    match tap.send(vnet, frame) {
+        Ok(true) => {}
+        Ok(false) => *drops += 1,
+        Err(e) => {
+            *drops += 1;
+            tracing::debug!(error = %e, "tap write");
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
