@@ -8,7 +8,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 use crate::rx::RxBatch;
-use crate::tx::{Lane, Sent, LANES, MAX_SEGMENTS};
+use crate::tx::{Lane, Sent, LANES, MAX_SEGMENT, MAX_SEGMENTS};
 use crate::MAX_DATAGRAM;
 
 /// A UDP socket with batched receive and GSO send lanes.
@@ -106,6 +106,13 @@ impl UdpIo {
         let max = self.gso_segments();
         let mut sent = Sent::default();
         self.order += 1;
+        if len > MAX_SEGMENT {
+            if let Some(i) = self.lanes.iter().position(|l| l.to == Some(to)) {
+                sent += self.flush_lane(i).await;
+            }
+            sent += self.transmit(&self.staging[..len], None, 1, to).await;
+            return sent;
+        }
         let lane = if let Some(i) = self.lanes.iter().position(|l| l.to == Some(to)) {
             if !self.lanes[i].accepts(len, max) {
                 sent += self.flush_lane(i).await;

@@ -37,6 +37,13 @@ pub(crate) const LANES: usize = 4;
 /// headers, rounded down.
 pub(crate) const LANE_BYTES: usize = 65_000;
 
+/// Largest packet a lane takes: what fits one 1500-byte IPv6 (or IPv4)
+/// packet. The kernel refuses a GSO send whose segments exceed the path
+/// MTU (and quinn-udp then turns GSO off for good), while a lone larger
+/// datagram is simply fragmented; so larger packets (jumbo `--mtu`) leave
+/// one by one, still in order.
+pub(crate) const MAX_SEGMENT: usize = 1452;
+
 /// Most segments per GSO send (the kernel's `UDP_MAX_SEGMENTS` is 64, or
 /// 128 on newer kernels).
 pub(crate) const MAX_SEGMENTS: usize = 64;

@@ -101,6 +101,29 @@ async fn interleaved_destinations_keep_each_ones_order() {
 }
 
 #[tokio::test]
+async fn packets_too_large_for_one_segment_leave_alone_and_in_order() {
+    let mut tx = bound();
+    let rx_io = bound();
+    let to = addr(&rx_io);
+    let lens = [1400, 1400, 1800, 1400, 1800, 1800, 1400];
+    let mut sent = udpio::Sent::default();
+    for (n, &len) in lens.iter().enumerate() {
+        sent += commit(&mut tx, &packet(n as u16, len), to).await;
+    }
+    sent += tx.flush().await;
+    assert_eq!((sent.packets, sent.errors), (7, 0));
+    // 1400 x2 | 1800 | 1400 | 1800 | 1800 | 1400: six calls with GSO.
+    if tx.gso_segments() > 1 {
+        assert_eq!(sent.calls, 6);
+    }
+    let mut rx = RxBatch::new();
+    let got = receive_all(&rx_io, &mut rx, lens.len()).await;
+    for (n, (_, bytes)) in got.iter().enumerate() {
+        assert_eq!(bytes, &packet(n as u16, lens[n]), "packet {n}");
+    }
+}
+
+#[tokio::test]
 async fn try_recv_without_data_is_zero() {
     let io = bound();
     let mut rx = RxBatch::new();
