@@ -27,7 +27,7 @@ impl Node {
         let now = Instant::now();
         for i in 0..rx.len() {
             let (from, bytes, stride) = rx.datagram(i);
-            for packet in bytes.chunks_mut(stride) {
+            for packet in udpio::datagrams(bytes, stride) {
                 self.on_datagram(now, from, packet).await;
             }
         }

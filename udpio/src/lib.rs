@@ -10,7 +10,7 @@ mod rx;
 mod socket;
 mod tx;
 
-pub use rx::RxBatch;
+pub use rx::{datagrams, RxBatch};
 pub use socket::UdpIo;
 pub use tx::Sent;
 

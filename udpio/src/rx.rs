@@ -10,6 +10,17 @@ use quinn_udp::{RecvMeta, BATCH_SIZE};
 /// total (the kernel's `UDP_GRO_CNT_MAX` and the IP length limit).
 const BUFFER: usize = 65_536;
 
+/// The datagrams of one receive buffer, cut at `stride`. An empty datagram
+/// (a legal UDP packet, and a runt to the caller) is yielded once, as an
+/// empty slice, so callers count it like any other bad input.
+pub fn datagrams(bytes: &mut [u8], stride: usize) -> impl Iterator<Item = &mut [u8]> {
+    let empty = bytes.is_empty();
+    let chunks = bytes.chunks_mut(stride.max(1));
+    std::iter::once(&mut [][..])
+        .filter(move |_| empty)
+        .chain(chunks)
+}
+
 /// Buffers for one batched receive, allocated once and reused.
 pub struct RxBatch {
     buffers: Vec<Box<[u8]>>,
@@ -56,8 +67,8 @@ impl RxBatch {
 
     /// Buffer `i` of the last receive: its sender, its bytes, and the
     /// stride that cuts them into datagrams (every datagram is `stride`
-    /// bytes except perhaps a shorter last one). Callers use
-    /// `bytes.chunks_mut(stride)`; the stride is never 0.
+    /// bytes except perhaps a shorter last one). Callers cut them with
+    /// [`datagrams`]; the stride is never 0.
     pub fn datagram(&mut self, i: usize) -> (SocketAddr, &mut [u8], usize) {
         let meta = &self.meta[i];
         let len = meta.len.min(BUFFER);
@@ -83,5 +94,24 @@ impl RxBatch {
         let n = recv(&mut slices, &mut self.meta)?;
         self.filled = n.min(self.meta.len());
         Ok(self.filled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::datagrams;
+
+    #[test]
+    fn cuts_at_the_stride_and_keeps_a_short_last_one() {
+        let mut bytes: Vec<u8> = (0..10).collect();
+        let got: Vec<Vec<u8>> = datagrams(&mut bytes, 4).map(|d| d.to_vec()).collect();
+        assert_eq!(got, vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    }
+
+    #[test]
+    fn an_empty_datagram_is_yielded_once() {
+        let mut bytes: Vec<u8> = Vec::new();
+        let got: Vec<usize> = datagrams(&mut bytes, 1).map(|d| d.len()).collect();
+        assert_eq!(got, vec![0]);
     }
 }

@@ -32,7 +32,7 @@ async fn receive_all(io: &UdpIo, rx: &mut RxBatch, want: usize) -> Vec<(SocketAd
             .unwrap();
         for i in 0..rx.len() {
             let (from, bytes, stride) = rx.datagram(i);
-            for d in bytes.chunks_mut(stride) {
+            for d in udpio::datagrams(bytes, stride) {
                 got.push((from, d.to_vec()));
             }
         }

@@ -347,7 +347,7 @@ impl Client {
     async fn on_batch(&mut self, rx: &mut RxBatch) -> Result<()> {
         for i in 0..rx.len() {
             let (from, bytes, stride) = rx.datagram(i);
-            for packet in bytes.chunks_mut(stride) {
+            for packet in udpio::datagrams(bytes, stride) {
                 self.on_packet(packet, from).await?;
             }
         }
