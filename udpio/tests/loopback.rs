@@ -130,3 +130,32 @@ async fn try_recv_without_data_is_zero() {
     assert_eq!(io.try_recv(&mut rx).unwrap(), 0);
     assert!(rx.is_empty());
 }
+
+#[tokio::test]
+async fn a_dual_stack_socket_reaches_ipv4_through_mapped_addresses() {
+    // tok's socket when some node is IPv6: IPv4 nodes are v4-mapped.
+    let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).unwrap();
+    if socket.set_only_v6(false).is_err()
+        || socket
+            .bind(&"[::]:0".parse::<SocketAddr>().unwrap().into())
+            .is_err()
+    {
+        return; // no IPv6 on this host
+    }
+    let mut tx = UdpIo::from_std(socket.into()).unwrap();
+    let rx_io = bound();
+    let SocketAddr::V4(v4) = addr(&rx_io) else {
+        unreachable!()
+    };
+    let mapped = SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port());
+    for n in 0..10u16 {
+        commit(&mut tx, &packet(n, 1000), mapped).await;
+    }
+    let sent = tx.flush().await;
+    assert_eq!((sent.packets, sent.errors), (10, 0));
+    let mut rx = RxBatch::new();
+    let got = receive_all(&rx_io, &mut rx, 10).await;
+    for (n, (_, bytes)) in got.iter().enumerate() {
+        assert_eq!(bytes, &packet(n as u16, 1000));
+    }
+}
