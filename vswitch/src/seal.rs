@@ -174,13 +174,16 @@ impl PacketKey {
         }
     }
 
-    fn apply_keystream(&self, session: SessionId, counter: u64, data: &mut [u8]) {
+    fn cipher(&self, session: SessionId, counter: u64) -> Ctr {
         let core = ctr::CtrCore::<Aes256, ctr::flavors::Ctr32BE>::inner_iv_init(
             self.aes.clone(),
             &iv(session, counter).into(),
         );
-        let mut ctr = Ctr::from_core(core);
-        ctr.apply_keystream(data);
+        Ctr::from_core(core)
+    }
+
+    fn apply_keystream(&self, session: SessionId, counter: u64, data: &mut [u8]) {
+        self.cipher(session, counter).apply_keystream(data);
     }
 
     fn tag(&self, covered: &[u8]) -> [u8; TAG_LEN] {
@@ -218,8 +221,14 @@ impl PacketKey {
         };
         let (body, tag) = out.split_at_mut(need - TAG_LEN);
         body[..HEADER_LEN].copy_from_slice(&header.to_bytes());
-        body[HEADER_LEN..].copy_from_slice(payload);
-        self.apply_keystream(header.session, header.counter, &mut body[HEADER_LEN..]);
+        // Encrypt from `payload` straight into `out`: one pass over the
+        // bytes instead of a copy and an in-place pass.
+        self.cipher(header.session, header.counter)
+            .apply_keystream_b2b(payload, &mut body[HEADER_LEN..])
+            .map_err(|_| SealError::BufferTooSmall {
+                have: body.len(),
+                need,
+            })?;
         tag.copy_from_slice(&self.tag(body));
         Ok(need)
     }
