@@ -172,7 +172,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .context("bootstrap task panicked")??
     };
 
-    let socket = crate::udp::bind(config.listen)
+    let socket = udpio::UdpIo::bind(config.listen, false)
         .with_context(|| format!("binding UDP {} (--listen)", config.listen))?;
     let local_addr = socket.socket().local_addr()?;
     let mut advertise = config.advertise;
@@ -207,7 +207,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     .await
     .context("writing NodeJoined to the chain")?;
     tracing::info!(node = %id, listen = %local_addr, %advertise, "node started");
-    tracing::info!(crypto = %vswitch::seal::Acceleration::detect(), udp_gso = socket.gso_segments(), udp_gro = socket.gro_segments(), "data path");
+    tracing::info!(data_path = %crate::report::data_path(&socket), "data path");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (state_tx, state_rx) = watch::channel(Arc::new(State::default()));

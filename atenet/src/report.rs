@@ -12,6 +12,18 @@ fn millis_since(now: Instant, then: Instant) -> u64 {
     now.saturating_duration_since(then).as_millis() as u64
 }
 
+/// How this node moves packets: crypto in hardware or software, and the
+/// UDP offloads (GSO can be switched off at run time if the kernel refuses
+/// it, so this is read afresh each time).
+pub(crate) fn data_path(udp: &udpio::UdpIo) -> String {
+    format!(
+        "{}; UDP GSO {} and GRO {} datagrams per call",
+        vswitch::seal::Acceleration::detect(),
+        udp.gso_segments(),
+        udp.gro_segments()
+    )
+}
+
 pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
     let network_id = |chain: &vswitch::key::ChainId| hex::encode(chain.0);
     let mut networks: Vec<NetworkStatus> = node
@@ -121,12 +133,7 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
         listen: node.listen.to_string(),
         advertise: node.advertise.to_string(),
         uptime_secs: now.saturating_duration_since(node.started).as_secs(),
-        data_path: format!(
-            "{}; UDP GSO {} and GRO {} datagrams per call",
-            vswitch::seal::Acceleration::detect(),
-            node.udp.gso_segments(),
-            node.udp.gro_segments()
-        ),
+        data_path: data_path(&node.udp),
         networks,
         peers,
         clients,

@@ -25,11 +25,8 @@ impl Node {
     pub(crate) async fn on_batch(&mut self, rx: &mut RxBatch) {
         self.counters.receive_calls += 1;
         let now = Instant::now();
-        for i in 0..rx.len() {
-            let (from, bytes, stride) = rx.datagram(i);
-            for packet in udpio::datagrams(bytes, stride) {
-                self.on_datagram(now, from, packet).await;
-            }
+        for (from, packet) in rx.datagrams() {
+            self.on_datagram(now, from, packet).await;
         }
     }
 
@@ -188,7 +185,7 @@ impl Node {
     }
 }
 
-/// Seals `frame` for `egress`'s session straight into the socket's send
+/// Seals `frame` for `egress`'s session and queues it in the socket's send
 /// lane (it leaves with others to the same address, in order, at the
 /// latest when the loop flushes); a websocket client's session gets the
 /// frame in its queue instead.
@@ -217,42 +214,6 @@ pub(crate) async fn seal_and_send(
         }
     }
 }
-
-/// Binds the node's UDP socket with large kernel buffers: a burst of
-/// client traffic (iperf3) otherwise overflows the default ~200 KiB
-/// receive buffer before the node task drains it.
-pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpIo> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if let Err(err) = socket.set_recv_buffer_size(SOCKET_BUFFER) {
-        tracing::debug!(%err, "SO_RCVBUF not set");
-    }
-    if let Err(err) = socket.set_send_buffer_size(SOCKET_BUFFER) {
-        tracing::debug!(%err, "SO_SNDBUF not set");
-    }
-    socket.bind(&addr.into())?;
-    socket.set_nonblocking(true)?;
-    // Linux reports twice what it grants (bookkeeping), capped by
-    // net.core.rmem_max / wmem_max.
-    let (rcv, snd) = (socket.recv_buffer_size()?, socket.send_buffer_size()?);
-    tracing::debug!(
-        rcvbuf = rcv,
-        sndbuf = snd,
-        requested = SOCKET_BUFFER,
-        "UDP socket buffers"
-    );
-    if rcv < SOCKET_BUFFER {
-        tracing::info!(
-            rcvbuf = rcv,
-            requested = SOCKET_BUFFER,
-            "UDP receive buffer capped by the kernel; raise net.core.rmem_max for bursts"
-        );
-    }
-    UdpIo::from_std(socket.into())
-}
-
-/// Requested SO_RCVBUF / SO_SNDBUF of the node's socket.
-const SOCKET_BUFFER: usize = 4 << 20;
 
 /// Sends one datagram after what the lanes hold, counting it or its
 /// failure. A full socket buffer makes this wait (backpressure), it does

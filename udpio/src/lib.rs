@@ -6,11 +6,13 @@
 //! `UdpIo` glue same-size packets to one destination into one GSO send.
 //! See the README for what this crate must not do.
 
+mod bind;
 mod rx;
 mod socket;
 mod tx;
 
-pub use rx::{datagrams, RxBatch};
+pub use bind::SOCKET_BUFFER;
+pub use rx::RxBatch;
 pub use socket::UdpIo;
 pub use tx::Sent;
 

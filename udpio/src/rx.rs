@@ -13,7 +13,7 @@ const BUFFER: usize = 65_536;
 /// The datagrams of one receive buffer, cut at `stride`. An empty datagram
 /// (a legal UDP packet, and a runt to the caller) is yielded once, as an
 /// empty slice, so callers count it like any other bad input.
-pub fn datagrams(bytes: &mut [u8], stride: usize) -> impl Iterator<Item = &mut [u8]> {
+fn datagrams(bytes: &mut [u8], stride: usize) -> impl Iterator<Item = &mut [u8]> {
     let empty = bytes.is_empty();
     let chunks = bytes.chunks_mut(stride.max(1));
     std::iter::once(&mut [][..])
@@ -65,19 +65,19 @@ impl RxBatch {
         self.filled == 0
     }
 
-    /// Buffer `i` of the last receive: its sender, its bytes, and the
-    /// stride that cuts them into datagrams (every datagram is `stride`
-    /// bytes except perhaps a shorter last one). Callers cut them with
-    /// [`datagrams`]; the stride is never 0.
-    pub fn datagram(&mut self, i: usize) -> (SocketAddr, &mut [u8], usize) {
-        let meta = &self.meta[i];
-        let len = meta.len.min(BUFFER);
-        let stride = if meta.stride == 0 {
-            len.max(1)
-        } else {
-            meta.stride
-        };
-        (meta.addr, &mut self.buffers[i][..len], stride)
+    /// Every datagram of the last receive with its sender, in arrival
+    /// order: each filled buffer cut at its GRO stride (every datagram is
+    /// `stride` bytes except perhaps a shorter last one; without GRO the
+    /// stride is the whole buffer).
+    pub fn datagrams(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> {
+        self.meta[..self.filled]
+            .iter()
+            .zip(self.buffers.iter_mut())
+            .flat_map(|(meta, buffer)| {
+                let len = meta.len.min(BUFFER);
+                let stride = if meta.stride == 0 { len } else { meta.stride };
+                datagrams(&mut buffer[..len], stride).map(move |d| (meta.addr, d))
+            })
     }
 
     /// Hands the buffers to `recv` and records how many it filled.

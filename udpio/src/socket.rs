@@ -106,14 +106,15 @@ impl UdpIo {
         let max = self.gso_segments();
         let mut sent = Sent::default();
         self.order += 1;
+        let own = self.lanes.iter().position(|l| l.to == Some(to));
         if len > MAX_SEGMENT {
-            if let Some(i) = self.lanes.iter().position(|l| l.to == Some(to)) {
+            if let Some(i) = own {
                 sent += self.flush_lane(i).await;
             }
             sent += self.transmit(&self.staging[..len], None, 1, to).await;
             return sent;
         }
-        let lane = if let Some(i) = self.lanes.iter().position(|l| l.to == Some(to)) {
+        let lane = if let Some(i) = own {
             if !self.lanes[i].accepts(len, max) {
                 sent += self.flush_lane(i).await;
             }
@@ -127,8 +128,7 @@ impl UdpIo {
             sent += self.flush_lane(oldest).await;
             oldest
         };
-        let (staging, lanes) = (&self.staging, &mut self.lanes);
-        lanes[lane].push(&staging[..len], to, self.order);
+        self.lanes[lane].push(&self.staging[..len], to, self.order);
         if self.lanes[lane].count >= max {
             sent += self.flush_lane(lane).await;
         }
@@ -161,10 +161,8 @@ impl UdpIo {
             return Sent::default();
         };
         let segment = (lane.count > 1).then_some(lane.segment);
-        let count = lane.count as u64;
-        let (lanes, this) = (&self.lanes, &*self);
-        let sent = this
-            .transmit(&lanes[i].buf[..lanes[i].len], segment, count, to)
+        let sent = self
+            .transmit(&lane.buf[..lane.len], segment, lane.count as u64, to)
             .await;
         self.lanes[i].clear();
         sent

@@ -30,12 +30,7 @@ async fn receive_all(io: &UdpIo, rx: &mut RxBatch, want: usize) -> Vec<(SocketAd
             .await
             .expect("datagrams within 5 s")
             .unwrap();
-        for i in 0..rx.len() {
-            let (from, bytes, stride) = rx.datagram(i);
-            for d in udpio::datagrams(bytes, stride) {
-                got.push((from, d.to_vec()));
-            }
-        }
+        got.extend(rx.datagrams().map(|(from, d)| (from, d.to_vec())));
     }
     got
 }

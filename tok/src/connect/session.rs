@@ -345,11 +345,8 @@ impl Client {
     /// Handles what one `recvmmsg` brought (GRO glues a sender's datagrams
     /// at a fixed stride).
     async fn on_batch(&mut self, rx: &mut RxBatch) -> Result<()> {
-        for i in 0..rx.len() {
-            let (from, bytes, stride) = rx.datagram(i);
-            for packet in udpio::datagrams(bytes, stride) {
-                self.on_packet(packet, from).await?;
-            }
+        for (from, packet) in rx.datagrams() {
+            self.on_packet(packet, from).await?;
         }
         Ok(())
     }
