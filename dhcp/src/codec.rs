@@ -29,6 +29,69 @@ pub const MIN_DHCP_LEN: usize = 300;
 /// Ethernet + IPv4 + UDP headers in front of a DHCP message.
 const HEADERS_LEN: usize = 14 + 20 + 8;
 
+/// Where a DHCP message travels: its Ethernet and IPv4 ends and UDP ports.
+/// The server and every client (ours in `tok`, the tests') frame their
+/// messages the same way; [`emit_frame`] is that one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src_ip: Ipv4Addr,
+    pub dst_ip: Ipv4Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+/// Bytes of a frame carrying `dhcp_len` bytes of DHCP.
+pub const fn frame_len(dhcp_len: usize) -> usize {
+    HEADERS_LEN + dhcp_len
+}
+
+/// Writes Ethernet + IPv4 + UDP (checksums filled) around `repr`, given
+/// `dhcp_len >= repr.buffer_len()` bytes (the rest zero padding), into
+/// `out[..frame_len(dhcp_len)]`; returns that length. `out` must be at
+/// least that long and `repr`'s options at most 255 bytes each.
+pub fn emit_frame(out: &mut [u8], path: &Path, repr: &DhcpRepr<'_>, dhcp_len: usize) -> usize {
+    let len = frame_len(dhcp_len);
+    let out = &mut out[..len];
+    out[HEADERS_LEN..].fill(0);
+    let mut eth = EthernetFrame::new_unchecked(&mut out[..]);
+    EthernetRepr {
+        src_addr: EthernetAddress(path.src_mac),
+        dst_addr: EthernetAddress(path.dst_mac),
+        ethertype: EthernetProtocol::Ipv4,
+    }
+    .emit(&mut eth);
+    let caps = ChecksumCapabilities::default();
+    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
+    Ipv4Repr {
+        src_addr: path.src_ip,
+        dst_addr: path.dst_ip,
+        next_header: IpProtocol::Udp,
+        payload_len: 8 + dhcp_len,
+        hop_limit: 64,
+    }
+    .emit(&mut ip, &caps);
+    let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
+    UdpRepr {
+        src_port: path.src_port,
+        dst_port: path.dst_port,
+    }
+    .emit(
+        &mut udp,
+        &IpAddress::Ipv4(path.src_ip),
+        &IpAddress::Ipv4(path.dst_ip),
+        dhcp_len,
+        |buf| {
+            // Cannot fail: the buffer is at least `buffer_len` and option
+            // data is at most 255 bytes.
+            let _ = repr.emit(&mut DhcpPacket::new_unchecked(buf));
+        },
+        &caps,
+    );
+    len
+}
+
 /// The client message types a server acts on (RFC 2131 3.1, 3.2, 3.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
@@ -295,42 +358,16 @@ pub fn emit_reply(reply: &Reply, src_mac: [u8; 6]) -> Vec<u8> {
     };
     let dhcp_len = repr.buffer_len().max(MIN_DHCP_LEN);
     let dst = reply.destination();
-    let mut frame = vec![0u8; HEADERS_LEN + dhcp_len];
-    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-    EthernetRepr {
-        src_addr: EthernetAddress(src_mac),
-        dst_addr: EthernetAddress(dst.mac),
-        ethertype: EthernetProtocol::Ipv4,
-    }
-    .emit(&mut eth);
-    let ip_repr = Ipv4Repr {
-        src_addr: server,
-        dst_addr: dst.ip,
-        next_header: IpProtocol::Udp,
-        payload_len: 8 + dhcp_len,
-        hop_limit: 64,
-    };
-    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
-    let caps = ChecksumCapabilities::default();
-    ip_repr.emit(&mut ip, &caps);
-    let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
-    UdpRepr {
+    let path = Path {
+        src_mac,
+        dst_mac: dst.mac,
+        src_ip: server,
+        dst_ip: dst.ip,
         src_port: DHCP_SERVER_PORT,
         dst_port: DHCP_CLIENT_PORT,
-    }
-    .emit(
-        &mut udp,
-        &IpAddress::Ipv4(server),
-        &IpAddress::Ipv4(dst.ip),
-        dhcp_len,
-        |buf| {
-            let mut packet = DhcpPacket::new_unchecked(buf);
-            // Cannot fail: the buffer is sized by `buffer_len` and option
-            // data is at most 255 bytes (host names are at most 64).
-            let _ = repr.emit(&mut packet);
-        },
-        &caps,
-    );
+    };
+    let mut frame = vec![0u8; frame_len(dhcp_len)];
+    emit_frame(&mut frame, &path, &repr, dhcp_len);
     frame
 }
 
@@ -381,45 +418,21 @@ pub fn client_frame(msg: &ClientMessage) -> Vec<u8> {
         additional_options: &extra,
     };
     let dhcp_len = repr.buffer_len();
-    let src_ip = msg.ciaddr;
     let dst_mac = if msg.dst_ip == Ipv4Addr::BROADCAST {
         BROADCAST_MAC
     } else {
         [0x02, 0xee, 0, 0, 0, 1]
     };
-    let mut frame = vec![0u8; HEADERS_LEN + dhcp_len];
-    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-    EthernetRepr {
-        src_addr: EthernetAddress(msg.src_mac),
-        dst_addr: EthernetAddress(dst_mac),
-        ethertype: EthernetProtocol::Ipv4,
-    }
-    .emit(&mut eth);
-    let caps = ChecksumCapabilities::default();
-    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
-    Ipv4Repr {
-        src_addr: src_ip,
-        dst_addr: msg.dst_ip,
-        next_header: IpProtocol::Udp,
-        payload_len: 8 + dhcp_len,
-        hop_limit: 64,
-    }
-    .emit(&mut ip, &caps);
-    let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
-    UdpRepr {
+    let path = Path {
+        src_mac: msg.src_mac,
+        dst_mac,
+        src_ip: msg.ciaddr,
+        dst_ip: msg.dst_ip,
         src_port: DHCP_CLIENT_PORT,
         dst_port: DHCP_SERVER_PORT,
-    }
-    .emit(
-        &mut udp,
-        &IpAddress::Ipv4(src_ip),
-        &IpAddress::Ipv4(msg.dst_ip),
-        dhcp_len,
-        |buf| {
-            let _ = repr.emit(&mut DhcpPacket::new_unchecked(buf));
-        },
-        &caps,
-    );
+    };
+    let mut frame = vec![0u8; frame_len(dhcp_len)];
+    emit_frame(&mut frame, &path, &repr, dhcp_len);
     frame
 }
 

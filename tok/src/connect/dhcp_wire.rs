@@ -7,11 +7,12 @@
 
 use std::net::Ipv4Addr;
 
+use dhcp::codec::{emit_frame, Path};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame,
-    EthernetProtocol, EthernetRepr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket,
-    UdpRepr, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
+    EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+    DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
 
 /// Ethernet (14) + IPv4 without options (20) + UDP (8).
@@ -128,43 +129,15 @@ pub fn build(msg: &ClientMessage<'_>, out: &mut [u8]) -> usize {
         rebind_duration: None,
         additional_options: extra,
     };
-    let dhcp_len = repr.buffer_len();
-    let len = HEADERS_LEN + dhcp_len;
-    let out = &mut out[..len];
-    let mut eth = EthernetFrame::new_unchecked(&mut out[..]);
-    EthernetRepr {
-        src_addr: EthernetAddress(msg.mac),
-        dst_addr: EthernetAddress(msg.dst_mac),
-        ethertype: EthernetProtocol::Ipv4,
-    }
-    .emit(&mut eth);
-    let caps = ChecksumCapabilities::default();
-    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
-    Ipv4Repr {
-        src_addr: msg.ciaddr,
-        dst_addr: msg.dst_ip,
-        next_header: IpProtocol::Udp,
-        payload_len: 8 + dhcp_len,
-        hop_limit: 64,
-    }
-    .emit(&mut ip, &caps);
-    let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
-    UdpRepr {
+    let path = Path {
+        src_mac: msg.mac,
+        dst_mac: msg.dst_mac,
+        src_ip: msg.ciaddr,
+        dst_ip: msg.dst_ip,
         src_port: DHCP_CLIENT_PORT,
         dst_port: DHCP_SERVER_PORT,
-    }
-    .emit(
-        &mut udp,
-        &IpAddress::Ipv4(msg.ciaddr),
-        &IpAddress::Ipv4(msg.dst_ip),
-        dhcp_len,
-        |buf| {
-            // Cannot fail: the buffer is sized by `buffer_len`.
-            let _ = repr.emit(&mut DhcpPacket::new_unchecked(buf));
-        },
-        &caps,
-    );
-    len
+    };
+    emit_frame(out, &path, &repr, repr.buffer_len())
 }
 
 /// The server message kinds a client acts on.
@@ -349,42 +322,21 @@ pub(crate) mod tests {
             rebind_duration: None,
             additional_options: &extra,
         };
-        let dhcp_len = repr.buffer_len();
-        let mut frame = vec![0u8; HEADERS_LEN + dhcp_len];
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        EthernetRepr {
-            src_addr: EthernetAddress(SERVER_MAC),
-            dst_addr: EthernetAddress(if c.dst_ip == Ipv4Addr::BROADCAST {
+        let path = Path {
+            src_mac: SERVER_MAC,
+            dst_mac: if c.dst_ip == Ipv4Addr::BROADCAST {
                 BROADCAST_MAC
             } else {
                 c.chaddr
-            }),
-            ethertype: EthernetProtocol::Ipv4,
-        }
-        .emit(&mut eth);
-        let caps = ChecksumCapabilities::default();
-        let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
-        Ipv4Repr {
-            src_addr: c.server,
-            dst_addr: c.dst_ip,
-            next_header: IpProtocol::Udp,
-            payload_len: 8 + dhcp_len,
-            hop_limit: 64,
-        }
-        .emit(&mut ip, &caps);
-        let mut udp = UdpPacket::new_unchecked(ip.payload_mut());
-        UdpRepr {
+            },
+            src_ip: c.server,
+            dst_ip: c.dst_ip,
             src_port: DHCP_SERVER_PORT,
             dst_port: DHCP_CLIENT_PORT,
-        }
-        .emit(
-            &mut udp,
-            &IpAddress::Ipv4(c.server),
-            &IpAddress::Ipv4(c.dst_ip),
-            dhcp_len,
-            |buf| repr.emit(&mut DhcpPacket::new_unchecked(buf)).unwrap(),
-            &caps,
-        );
+        };
+        let dhcp_len = repr.buffer_len();
+        let mut frame = vec![0u8; dhcp::codec::frame_len(dhcp_len)];
+        emit_frame(&mut frame, &path, &repr, dhcp_len);
         frame
     }
 
