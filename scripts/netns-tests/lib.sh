@@ -275,6 +275,25 @@ key_issue() {
 # make_net DIR: data dir DIR with network "t" on 10.77.0.0/24 (before any node
 # starts on it, so no first-run network "default" is made)
 make_net() { mkdir -p -m 700 "$1"; net_create "$1" t "$OV_SUBNET"; }
+# two_nodes: nodes n1 (198.18.0.1) and n2 (.2) serving network "t" from one
+# data dir $D, client namespaces c1 (.11) and c2 (.12), one key in $KEY;
+# returns once each node holds a session with the other (it joined the
+# chain with its address).
+two_nodes() {
+  underlay
+  ns_with_ul n1 1
+  ns_with_ul n2 2
+  ns_with_ul c1 11
+  ns_with_ul c2 12
+  D=$WORK/data
+  make_net "$D"
+  KEY=$(key_issue "$D" t)
+  [ -n "$KEY" ] || fail "tok key issue printed no key"
+  node_start n1 1 "$D"
+  node_start n2 2 "$D"
+  wait_for 15 metric_ge n1 atenet_peers 'state="reachable"' 1 || fail "n1 has no reachable peer: $(metrics n1 | grep '^atenet_peers')"
+  wait_for 15 metric_ge n2 atenet_peers 'state="reachable"' 1 || fail "n2 has no reachable peer: $(metrics n2 | grep '^atenet_peers')"
+}
 # metric ROLE NAME [LABELS]: the value of one sample of the node's metrics
 metric() {
   local n=$2; [ -n "${3:-}" ] && n="$2{$3}"

@@ -9,18 +9,7 @@
 need_bins
 need_tools ping
 
-underlay
-ns_with_ul n1 1
-ns_with_ul n2 2
-ns_with_ul c1 11
-ns_with_ul c2 12
-D=$WORK/data
-make_net "$D"
-KEY=$(key_issue "$D" t)
-[ -n "$KEY" ] || fail "tok key issue printed no key"
-node_start n1 1 "$D"
-node_start n2 2 "$D"
-wait_for 15 metric_ge n1 atenet_peers 'state="reachable"' 1 || fail "n1 has no reachable peer"
+two_nodes
 tok_start c1 1,2 "$KEY" 11
 tok_start c2 2 "$KEY" 12
 reach c1 "$(ovip 12)" 20

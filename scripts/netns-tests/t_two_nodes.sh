@@ -5,21 +5,7 @@
 need_bins
 need_tools ping
 
-underlay
-ns_with_ul n1 1
-ns_with_ul n2 2
-ns_with_ul c1 11
-ns_with_ul c2 12
-
-D=$WORK/data
-make_net "$D"
-KEY=$(key_issue "$D" t)
-[ -n "$KEY" ] || fail "tok key issue printed no key"
-node_start n1 1 "$D"
-node_start n2 2 "$D"
-# each node holds a session with the other (it joined the chain with its address)
-wait_for 15 metric_ge n1 atenet_peers 'state="reachable"' 1 || fail "n1 has no reachable peer: $(metrics n1 | grep '^atenet_peers')"
-wait_for 15 metric_ge n2 atenet_peers 'state="reachable"' 1 || fail "n2 has no reachable peer: $(metrics n2 | grep '^atenet_peers')"
+two_nodes
 say "the nodes see each other"
 
 tok_start c1 1 "$KEY" 11
