@@ -28,6 +28,15 @@ use crate::node::{unix_ms, Attached, Node};
 use crate::services::dhcp::{is_request, reply_client};
 use crate::udp::seal_and_send;
 
+/// The local client whose frame a service is handling: the only port its
+/// replies may go to, and the source MAC NAT answers to. Passed with the
+/// frame, never left in another service's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Asker {
+    pub session: SessionId,
+    pub mac: [u8; 6],
+}
+
 /// Which ethereal ports a switched frame reached.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Reached {
@@ -57,6 +66,10 @@ impl Node {
         frame: &[u8],
         reached: Reached,
     ) {
+        let asker = asker.and_then(|session| {
+            let mac = frame.get(6..12)?.try_into().ok()?;
+            Some(Asker { session, mac })
+        });
         let services = &mut self.services;
         let Some(ethereal) = services.nets.get_mut(&network) else {
             return;
@@ -111,7 +124,6 @@ impl Node {
                         self.nat.push_frame(network, answer);
                     }
                 } else {
-                    self.nat.asker_mac = frame.get(6..12).and_then(|m| m.try_into().ok());
                     services
                         .router
                         .handle_frame(now, id, frame, &mut services.outbox);
@@ -187,7 +199,7 @@ impl Node {
     /// Carries out what the router's outbox and `network`'s DHCP actions
     /// hold. `asker` is the client whose frame was just handled, if any:
     /// the only port replies may go to.
-    async fn flush_services(&mut self, now: Instant, network: ChainId, asker: Option<SessionId>) {
+    async fn flush_services(&mut self, now: Instant, network: ChainId, asker: Option<Asker>) {
         if !self.services.outbox.is_empty() {
             // Taken out while its frames are sent (no allocation: a
             // zero-capacity outbox holds no buffers).
@@ -195,7 +207,7 @@ impl Node {
             for output in outbox.iter() {
                 match output {
                     Output::Reply(frame) => match asker {
-                        Some(session) => self.send_to_client(now, session, frame).await,
+                        Some(asker) => self.send_to_client(now, asker.session, frame).await,
                         None => self.services.counters.unsent += 1,
                     },
                     Output::Originate { network, frame } => {
@@ -204,8 +216,13 @@ impl Node {
                     Output::ToNat { network, packet } => {
                         // Only frames from local clients reach the router
                         // (`serve_ethereal`): peers' clients are NATed by
-                        // their own node.
-                        self.nat.packet(now, ChainId(network.0), packet);
+                        // their own node. Only a handled frame hands off.
+                        match asker {
+                            Some(asker) => {
+                                self.nat.packet(now, ChainId(network.0), asker.mac, packet);
+                            }
+                            None => self.services.counters.unsent += 1,
+                        }
                     }
                 }
             }
@@ -217,7 +234,9 @@ impl Node {
             for action in actions.drain(..) {
                 match action {
                     Action::Transmit(frame) => {
-                        let client = asker.or_else(|| self.dhcp_client(now, network, &frame));
+                        let client = asker
+                            .map(|a| a.session)
+                            .or_else(|| self.dhcp_client(now, network, &frame));
                         match client {
                             Some(session) => self.send_to_client(now, session, &frame).await,
                             None => self.services.counters.unsent += 1,

@@ -121,9 +121,6 @@ pub struct NatService {
     /// Frames for clients, collected until the node sends them.
     out: Vec<(ChainId, Vec<u8>)>,
     buf: Box<[u8]>,
-    /// The source MAC of the client frame the router is handling (the
-    /// client a `ToNat` hand-off is from).
-    pub(crate) asker_mac: Option<[u8; 6]>,
     ping_warned: bool,
     seeds: rand::rngs::StdRng,
     /// `--nat-idle`: caps the idle and closing timers of new translators.
@@ -159,7 +156,6 @@ impl NatService {
             counters: IoCounters::default(),
             out: Vec::new(),
             buf: vec![0u8; FRAME_BUF].into_boxed_slice(),
-            asker_mac: None,
             ping_warned: false,
             seeds: rand::SeedableRng::from_entropy(),
             idle_cap,
@@ -236,14 +232,21 @@ impl NatService {
         });
     }
 
-    /// A packet the router handed off from a local client of `network`.
-    pub(crate) fn packet(&mut self, now: Instant, network: ChainId, packet: &[u8]) {
-        let (Some(mac), Some(net)) = (self.asker_mac, self.nets.get_mut(&network)) else {
+    /// A packet the router handed off from the local client `asker_mac`
+    /// of `network`.
+    pub(crate) fn packet(
+        &mut self,
+        now: Instant,
+        network: ChainId,
+        asker_mac: [u8; 6],
+        packet: &[u8],
+    ) {
+        let Some(net) = self.nets.get_mut(&network) else {
             self.counters.no_translator += 1;
             return;
         };
         net.translator
-            .handle_packet(now, nat::EthernetAddress(mac), packet);
+            .handle_packet(now, nat::EthernetAddress(asker_mac), packet);
         self.drain(now, network);
     }
 
