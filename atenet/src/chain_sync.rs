@@ -170,6 +170,9 @@ impl crate::node::Node {
             for session in sessions.into_iter().chain(ended) {
                 self.detach(session, now, "key revoked");
             }
+            for ws in self.ws.of_key(chain, key_id) {
+                self.detach_ws(ws, "key revoked");
+            }
             self.keys.remove(&(chain, key_id));
             tracing::info!(key = %key_id, "access key revoked");
         }

@@ -21,19 +21,18 @@ use snooping::Observed;
 use vrouter::{NetworkId, Outbox, Output};
 use vswitch::key::ChainId;
 use vswitch::port::PortId;
-use vswitch::wire::SessionId;
 
-use crate::network::EtherealPorts;
-use crate::node::{unix_ms, Attached, Node};
+use crate::network::{LocalPort, ServiceKind};
+use crate::node::{unix_ms, Node};
 use crate::services::dhcp::{is_request, reply_client};
-use crate::udp::seal_and_send;
+use crate::udp::deliver;
 
 /// The local client whose frame a service is handling: the only port its
 /// replies may go to, and the source MAC NAT answers to. Passed with the
 /// frame, never left in another service's fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Asker {
-    pub session: SessionId,
+    pub port: PortId,
     pub mac: [u8; 6],
 }
 
@@ -45,30 +44,30 @@ pub(crate) struct Reached {
 }
 
 impl Reached {
-    /// `port` was an egress port that is no session's.
-    pub(crate) fn note(&mut self, ports: Option<EtherealPorts>, port: PortId) {
-        if let Some(ports) = ports {
-            self.gateway |= port == ports.gateway;
-            self.dhcp |= port == ports.dhcp;
+    /// The frame reached the service port of `kind`.
+    pub(crate) fn note(&mut self, kind: ServiceKind) {
+        match kind {
+            ServiceKind::Gateway => self.gateway = true,
+            ServiceKind::Dhcp => self.dhcp = true,
         }
     }
 }
 
 impl Node {
     /// Shows a frame switched in `network` to the services. `asker` is the
-    /// client session it came from (`None`: from a peer node, which is
+    /// client port it came from (`None`: from a peer node, which is
     /// snooped but never answered: its own node answers it).
     pub(crate) async fn serve_ethereal(
         &mut self,
         now: Instant,
         network: ChainId,
-        asker: Option<SessionId>,
+        asker: Option<PortId>,
         frame: &[u8],
         reached: Reached,
     ) {
-        let asker = asker.and_then(|session| {
+        let asker = asker.and_then(|port| {
             let mac = frame.get(6..12)?.try_into().ok()?;
-            Some(Asker { session, mac })
+            Some(Asker { port, mac })
         });
         let services = &mut self.services;
         let Some(ethereal) = services.nets.get_mut(&network) else {
@@ -207,7 +206,7 @@ impl Node {
             for output in outbox.iter() {
                 match output {
                     Output::Reply(frame) => match asker {
-                        Some(asker) => self.send_to_client(now, asker.session, frame).await,
+                        Some(asker) => self.send_to_client(now, network, asker.port, frame).await,
                         None => self.services.counters.unsent += 1,
                     },
                     Output::Originate { network, frame } => {
@@ -235,10 +234,10 @@ impl Node {
                 match action {
                     Action::Transmit(frame) => {
                         let client = asker
-                            .map(|a| a.session)
+                            .map(|a| a.port)
                             .or_else(|| self.dhcp_client(now, network, &frame));
                         match client {
-                            Some(session) => self.send_to_client(now, session, &frame).await,
+                            Some(port) => self.send_to_client(now, network, port, &frame).await,
                             None => self.services.counters.unsent += 1,
                         }
                     }
@@ -265,35 +264,32 @@ impl Node {
         self.flush_nat(now).await;
     }
 
-    /// The local client session a DHCP reply is for: where the switch
+    /// The local client port a DHCP reply is for: where the switch
     /// learned its MAC, if that is a client port of this node.
-    fn dhcp_client(&self, now: Instant, network: ChainId, frame: &[u8]) -> Option<SessionId> {
+    fn dhcp_client(&self, now: Instant, network: ChainId, frame: &[u8]) -> Option<PortId> {
         let net = self.networks.get(&network)?;
         let port = net.switch.lookup(now, reply_client(frame)?)?;
-        let session = net.egress(port)?.session;
-        matches!(self.sessions.get(&session), Some(Attached::Client(_))).then_some(session)
+        net.port(port)?.is_client().then_some(port)
     }
 
-    /// Seals an answer for one client session.
-    async fn send_to_client(&mut self, now: Instant, session: SessionId, frame: &[u8]) {
-        let egress = match self.sessions.get(&session) {
-            Some(Attached::Client(client)) => self
-                .networks
-                .get(&client.network)
-                .and_then(|net| net.egress(client.port)),
-            _ => None,
-        };
-        let Some(egress) = egress else {
+    /// Delivers an answer to one client port of `network`.
+    async fn send_to_client(&mut self, now: Instant, network: ChainId, port: PortId, frame: &[u8]) {
+        let local = self
+            .networks
+            .get(&network)
+            .and_then(|net| net.port(port))
+            .filter(LocalPort::is_client);
+        let Some(local) = local else {
             self.services.counters.unsent += 1;
             return;
         };
-        seal_and_send(
+        deliver(
             &mut self.ws,
             &mut self.endpoint,
             &mut self.udp,
             &mut self.counters,
             now,
-            egress,
+            local,
             frame,
         )
         .await;
@@ -316,14 +312,14 @@ impl Node {
             return; // counted by the switch
         }
         for &out in &self.egress {
-            if let Some(egress) = net.egress(out) {
-                seal_and_send(
+            if let Some(local) = net.port(out) {
+                deliver(
                     &mut self.ws,
                     &mut self.endpoint,
                     &mut self.udp,
                     &mut self.counters,
                     now,
-                    egress,
+                    local,
                     frame,
                 )
                 .await;

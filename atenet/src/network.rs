@@ -1,4 +1,11 @@
-//! One network on this node: its switch and which session each port is.
+//! One network on this node: its switch and what is behind each port.
+//!
+//! The port model (DESIGN.md, "How a frame travels"): every port of a
+//! network's switch is one [`LocalPort`], named by what it is: a tok
+//! client's session, a peer node's session, a browser's websocket, or one
+//! of the network's ethereal services. The node delivers a frame to a port
+//! by what it is, and nothing else tells them apart (no made-up session
+//! ids for websockets, no side tables).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,6 +22,54 @@ pub struct Egress {
     pub remote: SocketAddr,
 }
 
+/// A browser's websocket connection (`--wss`), numbered by the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WsId(pub u64);
+
+impl std::fmt::Display for WsId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ws{}", self.0)
+    }
+}
+
+/// Which ethereal service sits behind a service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceKind {
+    /// The gateway (router, NAT, the virtual host on the gateway address);
+    /// the gateway and node MACs are pinned to it.
+    Gateway,
+    /// The DHCP server: it receives what is flooded.
+    Dhcp,
+}
+
+/// What is behind one port of a network's switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalPort {
+    /// A client's sealed UDP session (`tok connect`).
+    Client(Egress),
+    /// Another node of the network, over a node session.
+    Peer(Egress),
+    /// A browser over `wss://`, fed through its connection task's queue.
+    Ws(WsId),
+    /// An ethereal service of this network on this node.
+    Service(ServiceKind),
+}
+
+impl LocalPort {
+    /// A client of this node (the only ports services answer).
+    pub fn is_client(&self) -> bool {
+        matches!(self, Self::Client(_) | Self::Ws(_))
+    }
+
+    /// The sealed session behind the port, if it is one.
+    pub fn egress(&self) -> Option<Egress> {
+        match *self {
+            Self::Client(egress) | Self::Peer(egress) => Some(egress),
+            Self::Ws(_) | Self::Service(_) => None,
+        }
+    }
+}
+
 /// The ethereal ports of a network on this node (DESIGN.md, "How a frame
 /// travels"): the gateway's, where its MAC and this node's probe MAC are
 /// pinned, and the DHCP server's, which receives what is flooded.
@@ -24,8 +79,8 @@ pub struct EtherealPorts {
     pub dhcp: PortId,
 }
 
-/// A network this node serves: one switch, one port per session, and the
-/// ethereal ports once the services are set up.
+/// A network this node serves: one switch, what is behind each of its
+/// ports, and the ethereal ports once the services are set up.
 #[derive(Debug)]
 pub struct Network {
     pub id: ChainId,
@@ -34,7 +89,7 @@ pub struct Network {
     /// The key nodes of this network connect to each other with.
     pub node_key: AccessKey,
     pub switch: Switch,
-    ports: HashMap<PortId, Egress>,
+    ports: HashMap<PortId, LocalPort>,
     pub ethereal: Option<EtherealPorts>,
 }
 
@@ -85,20 +140,24 @@ impl Network {
             }
         };
         let ports = EtherealPorts { gateway, dhcp };
+        self.ports
+            .insert(gateway, LocalPort::Service(ServiceKind::Gateway));
+        self.ports
+            .insert(dhcp, LocalPort::Service(ServiceKind::Dhcp));
         self.ethereal = Some(ports);
         Ok(ports)
     }
 
-    /// A new switch port of `kind` whose frames are sealed for `session`.
-    pub fn attach(
-        &mut self,
-        kind: PortKind,
-        session: SessionId,
-        remote: SocketAddr,
-    ) -> Result<PortId, SwitchError> {
+    /// A new switch port of `kind` with `local` behind it.
+    pub fn attach(&mut self, kind: PortKind, local: LocalPort) -> Result<PortId, SwitchError> {
         let port = self.switch.add_port(kind)?;
-        self.ports.insert(port, Egress { session, remote });
+        self.ports.insert(port, local);
         Ok(port)
+    }
+
+    /// What is behind `port`.
+    pub fn port(&self, port: PortId) -> Option<LocalPort> {
+        self.ports.get(&port).copied()
     }
 
     /// Removes the port and every MAC learned on it.
@@ -107,18 +166,24 @@ impl Network {
         self.ports.remove(&port);
     }
 
+    /// The sealed session behind `port`, if it is a client's or a peer's.
     pub fn egress(&self, port: PortId) -> Option<Egress> {
-        self.ports.get(&port).copied()
+        self.ports.get(&port)?.egress()
     }
 
     /// A session's packets now come from `remote` (NAT rebinding).
     pub fn set_remote(&mut self, port: PortId, remote: SocketAddr) {
-        if let Some(egress) = self.ports.get_mut(&port) {
+        if let Some(LocalPort::Client(egress) | LocalPort::Peer(egress)) = self.ports.get_mut(&port)
+        {
             egress.remote = remote;
         }
     }
 
+    /// Ports of clients and peers (the services' are not counted).
     pub fn port_count(&self) -> usize {
-        self.ports.len()
+        self.ports
+            .values()
+            .filter(|port| !matches!(port, LocalPort::Service(_)))
+            .count()
     }
 }

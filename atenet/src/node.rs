@@ -408,7 +408,6 @@ impl Node {
     /// link is retried later. Safe to call for a session already gone.
     pub(crate) fn detach(&mut self, session: SessionId, now: Instant, why: &str) {
         self.endpoint.remove_session(session);
-        self.ws.remove(session);
         let Some(attached) = self.sessions.remove(&session) else {
             return;
         };
@@ -431,6 +430,18 @@ impl Node {
                 tracing::info!(%session, peer = %node, why, "peer session ended");
             }
         }
+    }
+
+    /// Ends a websocket client: its port (and learned MACs) go, and its
+    /// connection task closes the websocket. Safe to call twice.
+    pub(crate) fn detach_ws(&mut self, id: crate::network::WsId, why: &str) {
+        let Some(client) = self.ws.remove(id) else {
+            return;
+        };
+        if let Some(network) = self.networks.get_mut(&client.network) {
+            network.detach(client.port);
+        }
+        tracing::info!(ws = %id, key = %client.key_id, why, "websocket client ended");
     }
 
     /// Tells every session "leave" (clean shutdown).

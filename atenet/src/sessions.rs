@@ -13,6 +13,7 @@ use vswitch::switch::SwitchEvent;
 use vswitch::wire::{PacketKind, SessionId};
 
 use crate::clients::Client;
+use crate::network::{Egress, LocalPort};
 use crate::node::{Attached, Node};
 use crate::peers::NodeId;
 
@@ -39,7 +40,11 @@ impl Node {
                     self.endpoint.remove_session(session);
                     return;
                 };
-                match network.attach(PortKind::UdpClient, session, info.remote) {
+                let egress = Egress {
+                    session,
+                    remote: info.remote,
+                };
+                match network.attach(PortKind::UdpClient, LocalPort::Client(egress)) {
                     Ok(port) => {
                         self.sessions.insert(
                             session,
@@ -113,7 +118,11 @@ impl Node {
             self.endpoint.remove_session(session);
             return;
         };
-        match net.attach(PortKind::PeerNode, session, from) {
+        let egress = Egress {
+            session,
+            remote: from,
+        };
+        match net.attach(PortKind::PeerNode, LocalPort::Peer(egress)) {
             Ok(port) => {
                 tracing::info!(peer = %node, %from, network = %net.name, %session, "peer connected");
                 self.sessions.insert(
@@ -250,22 +259,27 @@ impl Node {
     /// Drains a switch's events: a client whose MAC now arrives from a peer
     /// moved to that node, so its session here ends at once.
     pub(crate) async fn drain_switch_events(&mut self, network: ChainId, now: Instant) {
-        let mut moved: Vec<SessionId> = Vec::new();
+        let mut moved: Vec<LocalPort> = Vec::new();
         if let Some(net) = self.networks.get_mut(&network) {
             while let Some(SwitchEvent::MacMoved { mac, from, .. }) = net.switch.poll_event() {
-                if let Some(egress) = net.egress(from) {
-                    tracing::debug!(mac = ?mac, session = %egress.session, "client MAC moved to a peer");
-                    if !moved.contains(&egress.session) {
-                        moved.push(egress.session);
+                if let Some(port) = net.port(from).filter(LocalPort::is_client) {
+                    tracing::debug!(mac = ?mac, ?port, "client MAC moved to a peer");
+                    if !moved.contains(&port) {
+                        moved.push(port);
                     }
                 }
             }
         }
-        for session in moved {
-            if matches!(self.sessions.get(&session), Some(Attached::Client(_))) {
-                self.counters.clients_moved += 1;
-                self.send_payload(session, PacketKind::Leave, &[]).await;
-                self.detach(session, now, "client moved to another node");
+        for port in moved {
+            self.counters.clients_moved += 1;
+            match port {
+                LocalPort::Client(egress) => {
+                    self.send_payload(egress.session, PacketKind::Leave, &[])
+                        .await;
+                    self.detach(egress.session, now, "client moved to another node");
+                }
+                LocalPort::Ws(ws) => self.detach_ws(ws, "client moved to another node"),
+                LocalPort::Peer(_) | LocalPort::Service(_) => {}
             }
         }
     }

@@ -14,7 +14,7 @@ use vswitch::endpoint::{Endpoint, Received};
 use vswitch::wire::{PacketKind, SessionId};
 
 use crate::ethereal::Reached;
-use crate::network::Egress;
+use crate::network::{Egress, LocalPort, WsId};
 use crate::node::{Attached, Node};
 use crate::status::Counters;
 
@@ -85,23 +85,42 @@ impl Node {
         from: SocketAddr,
         frame: &[u8],
     ) {
-        let (network_id, port, asker) = match self.sessions.get_mut(&session) {
+        let (network_id, port, is_client) = match self.sessions.get_mut(&session) {
             Some(Attached::Client(client)) => {
                 client.note_source(frame);
-                (client.network, client.port, Some(session))
+                (client.network, client.port, true)
             }
-            Some(Attached::Peer { network, port, .. }) => (*network, *port, None),
+            Some(Attached::Peer { network, port, .. }) => (*network, *port, false),
             None => return,
         };
+        if let Some(network) = self.networks.get_mut(&network_id) {
+            if network
+                .egress(port)
+                .is_some_and(|egress| egress.remote != from)
+            {
+                network.set_remote(port, from);
+            }
+        }
+        self.switch_frame(now, network_id, port, is_client, frame)
+            .await;
+    }
+
+    /// Switches a frame that came in on `port` of `network_id` (a client's
+    /// when `is_client`: the services may answer it), delivers a copy to
+    /// every egress port by what is behind it, and shows it to the
+    /// ethereal services (snooping, and the gateway or DHCP port when it
+    /// reached them).
+    pub(crate) async fn switch_frame(
+        &mut self,
+        now: Instant,
+        network_id: vswitch::key::ChainId,
+        port: vswitch::port::PortId,
+        is_client: bool,
+        frame: &[u8],
+    ) {
         let Some(network) = self.networks.get_mut(&network_id) else {
             return;
         };
-        if network
-            .egress(port)
-            .is_some_and(|egress| egress.remote != from)
-        {
-            network.set_remote(port, from);
-        }
         self.counters.frames_received += 1;
         if network
             .switch
@@ -113,22 +132,25 @@ impl Node {
         }
         let mut reached = Reached::default();
         for &out in &self.egress {
-            let Some(egress) = network.egress(out) else {
-                reached.note(network.ethereal, out);
-                continue;
-            };
-            seal_and_send(
-                &mut self.ws,
-                &mut self.endpoint,
-                &mut self.udp,
-                &mut self.counters,
-                now,
-                egress,
-                frame,
-            )
-            .await;
+            match network.port(out) {
+                Some(LocalPort::Service(kind)) => reached.note(kind),
+                Some(local) => {
+                    deliver(
+                        &mut self.ws,
+                        &mut self.endpoint,
+                        &mut self.udp,
+                        &mut self.counters,
+                        now,
+                        local,
+                        frame,
+                    )
+                    .await;
+                }
+                None => {}
+            }
         }
         self.drain_switch_events(network_id, now).await;
+        let asker = is_client.then_some(port);
         self.serve_ethereal(now, network_id, asker, frame, reached)
             .await;
     }
@@ -185,12 +207,37 @@ impl Node {
     }
 }
 
+/// Delivers `frame` to the port `local`: sealed for a client's or peer's
+/// session, queued for a websocket. (A service port's frames are the
+/// services' to handle: nothing is sent.)
+pub(crate) async fn deliver(
+    ws: &mut crate::wss::WsPorts,
+    endpoint: &mut Endpoint,
+    udp: &mut UdpIo,
+    counters: &mut Counters,
+    now: Instant,
+    local: LocalPort,
+    frame: &[u8],
+) {
+    match local {
+        LocalPort::Client(egress) | LocalPort::Peer(egress) => {
+            seal_and_send(endpoint, udp, counters, now, egress, frame).await;
+        }
+        LocalPort::Ws(id) => deliver_ws(ws, counters, id, frame),
+        LocalPort::Service(_) => {}
+    }
+}
+
+fn deliver_ws(ws: &mut crate::wss::WsPorts, counters: &mut Counters, id: WsId, frame: &[u8]) {
+    if ws.deliver(id, frame) {
+        counters.frames_forwarded += 1;
+    }
+}
+
 /// Seals `frame` for `egress`'s session and queues it in the socket's send
 /// lane (it leaves with others to the same address, in order, at the
-/// latest when the loop flushes); a websocket client's session gets the
-/// frame in its queue instead.
-pub(crate) async fn seal_and_send(
-    ws: &mut crate::wss::WsPorts,
+/// latest when the loop flushes).
+async fn seal_and_send(
     endpoint: &mut Endpoint,
     udp: &mut UdpIo,
     counters: &mut Counters,
@@ -198,10 +245,6 @@ pub(crate) async fn seal_and_send(
     egress: Egress,
     frame: &[u8],
 ) {
-    if ws.deliver(egress.session, frame) {
-        counters.frames_forwarded += 1;
-        return;
-    }
     match endpoint.seal(now, egress.session, PacketKind::Frame, frame, udp.tx_slot()) {
         Ok(len) => {
             counters.frames_forwarded += 1;

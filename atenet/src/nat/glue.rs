@@ -9,11 +9,10 @@ use chain::State;
 use nat::Protocol;
 use vrouter::NetworkId;
 use vswitch::key::ChainId;
-use vswitch::wire::SessionId;
 
 use super::IoEvent;
 use crate::network::Network;
-use crate::node::{Attached, Node};
+use crate::node::Node;
 use crate::services::Services;
 
 /// The MAC of the client holding `ip` in `chain` if that client is attached
@@ -22,7 +21,6 @@ pub(crate) fn local_client_mac(
     now: Instant,
     services: &Services,
     networks: &HashMap<ChainId, Network>,
-    sessions: &HashMap<SessionId, Attached>,
     chain: ChainId,
     ip: Ipv4Addr,
 ) -> Option<[u8; 6]> {
@@ -39,8 +37,7 @@ pub(crate) fn local_client_mac(
         })?;
     let net = networks.get(&chain)?;
     let port = net.switch.lookup(now, mac)?;
-    let session = net.egress(port)?.session;
-    matches!(sessions.get(&session), Some(Attached::Client(_))).then_some(mac)
+    net.port(port)?.is_client().then_some(mac)
 }
 
 impl Node {
@@ -62,9 +59,9 @@ impl Node {
         let mut next = Some(first);
         let mut handled = 0;
         while let Some(event) = next.take() {
-            let (services, networks, sessions) = (&self.services, &self.networks, &self.sessions);
+            let (services, networks) = (&self.services, &self.networks);
             self.nat.on_event(now, event, |chain, ip| {
-                local_client_mac(now, services, networks, sessions, chain, ip)
+                local_client_mac(now, services, networks, chain, ip)
             });
             handled += 1;
             if handled < 64 {
@@ -103,15 +100,8 @@ impl Node {
             let wanted: Vec<(Protocol, u16, SocketAddrV4)> = state
                 .published(&hex::encode(chain.0))
                 .filter(|p| {
-                    local_client_mac(
-                        now,
-                        &self.services,
-                        &self.networks,
-                        &self.sessions,
-                        chain,
-                        p.client_ip,
-                    )
-                    .is_some()
+                    local_client_mac(now, &self.services, &self.networks, chain, p.client_ip)
+                        .is_some()
                 })
                 .map(|p| {
                     let proto = match p.proto {

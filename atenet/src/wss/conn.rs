@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::network::WsId;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -15,7 +16,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use vswitch::wire::SessionId;
 
 use super::http::{self, Request};
 use super::ports::WsEvent;
@@ -141,7 +141,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         queue: queue_tx,
         reply: reply_tx,
     };
-    let session: Option<SessionId> = match shared.events.send(attach).await {
+    let session: Option<WsId> = match shared.events.send(attach).await {
         Ok(()) => reply_rx.await.ok().flatten(),
         Err(_) => None,
     };

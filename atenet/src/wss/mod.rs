@@ -17,9 +17,9 @@
 //!   shared bounded queue, frames out from the client's own bounded queue,
 //!   ping/pong keepalive and reaping;
 //! - `ports`: the node task's side: a websocket client is a
-//!   `PortKind::WsClient` port with a session id of its own, so the switch,
-//!   the gateway, DHCP, revocation and `tok status` treat it like a tap
-//!   client; frames for it are handed to its queue with `try_send` (full:
+//!   `PortKind::WsClient` port behind which is `LocalPort::Ws(id)`, a
+//!   client like a tap client for the switch, the gateway, DHCP,
+//!   revocation and `tok status`; frames for it are handed to its queue with `try_send` (full:
 //!   dropped and counted, the switch never waits).
 
 mod conn;

@@ -1,9 +1,8 @@
 //! The node task's side of websocket clients: a websocket is a
-//! `PortKind::WsClient` port under a session id of the node's choosing
-//! (never an endpoint session), listed with the sessions as a client, so
-//! every path that serves a client (switching, gateway and DHCP answers,
-//! revocation, a MAC moving away) serves it too. Frames for it are handed
-//! to its connection task's bounded queue and never waited for.
+//! `PortKind::WsClient` port whose [`LocalPort`] is `Ws(id)`, a client like
+//! a tok session for every path that serves clients (switching, gateway
+//! and DHCP answers, revocation, a MAC moving away). Frames for it are
+//! handed to its connection task's bounded queue and never waited for.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,42 +11,43 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chain::State;
-use rand::RngCore;
 use tokio::sync::{mpsc, oneshot, watch};
 use vswitch::key::{ChainId, KeyId};
 use vswitch::port::PortKind;
-use vswitch::wire::SessionId;
 
 use super::tokens::TokenTable;
 use super::WsStats;
 use crate::clients::Client;
-use crate::node::{Attached, Node};
+use crate::network::{LocalPort, WsId};
+use crate::node::Node;
 use crate::status::ClientStatus;
 
 /// From a connection task to the node task.
 #[derive(Debug)]
 pub(crate) enum WsEvent {
-    /// A checked upgrade wants a port; the reply is its session id, or
-    /// `None` (key no longer live, client cap, network unknown).
+    /// A checked upgrade wants a port; the reply is its id, or `None`
+    /// (key no longer live, client cap, network unknown).
     Attach {
         network: ChainId,
         key_id: KeyId,
         remote: SocketAddr,
         queue: mpsc::Sender<Bytes>,
-        reply: oneshot::Sender<Option<SessionId>>,
+        reply: oneshot::Sender<Option<WsId>>,
     },
     Frame {
-        session: SessionId,
+        session: WsId,
         frame: Bytes,
     },
     /// The connection ended on its side.
     Closed {
-        session: SessionId,
+        session: WsId,
     },
 }
 
 #[derive(Debug)]
 struct WsClientPort {
+    /// Its network, port and key (like a tok session's).
+    client: Client,
     queue: mpsc::Sender<Bytes>,
     remote: SocketAddr,
     last_heard: Instant,
@@ -57,7 +57,8 @@ struct WsClientPort {
 #[derive(Debug)]
 pub(crate) struct WsPorts {
     events: Option<mpsc::Receiver<WsEvent>>,
-    clients: HashMap<SessionId, WsClientPort>,
+    clients: HashMap<WsId, WsClientPort>,
+    next_id: u64,
     stats: Arc<WsStats>,
     max_clients: usize,
     /// The frame last copied for a queue: a flood to many websockets
@@ -79,6 +80,7 @@ impl WsPorts {
         Self {
             events: Some(events),
             clients: HashMap::new(),
+            next_id: 1,
             stats,
             max_clients,
             last: Bytes::new(),
@@ -91,6 +93,7 @@ impl WsPorts {
         Self {
             events: None,
             clients: HashMap::new(),
+            next_id: 1,
             stats: Arc::new(WsStats::default()),
             max_clients: 0,
             last: Bytes::new(),
@@ -116,10 +119,10 @@ impl WsPorts {
         }
     }
 
-    /// Hands `frame` to `session`'s queue if it is a websocket client
-    /// (`true`), dropping and counting it when the queue is full.
-    pub(crate) fn deliver(&mut self, session: SessionId, frame: &[u8]) -> bool {
-        let Some(client) = self.clients.get(&session) else {
+    /// Hands `frame` to websocket `id`'s queue (`true`; `false`: no such
+    /// client), dropping and counting it when the queue is full.
+    pub(crate) fn deliver(&mut self, id: WsId, frame: &[u8]) -> bool {
+        let Some(client) = self.clients.get(&id) else {
             return false;
         };
         if self.last[..] != *frame {
@@ -133,10 +136,19 @@ impl WsPorts {
         true
     }
 
-    /// Forgets a client; dropping its queue's sender tells its task to
-    /// close the websocket.
-    pub(crate) fn remove(&mut self, session: SessionId) {
-        self.clients.remove(&session);
+    /// Forgets a client and returns it; dropping its queue's sender tells
+    /// its task to close the websocket.
+    pub(crate) fn remove(&mut self, id: WsId) -> Option<Client> {
+        self.clients.remove(&id).map(|port| port.client)
+    }
+
+    /// The websocket clients of `network` that hold `key_id`.
+    pub(crate) fn of_key(&self, network: ChainId, key_id: KeyId) -> Vec<WsId> {
+        self.clients
+            .iter()
+            .filter(|(_, port)| port.client.network == network && port.client.key_id == key_id)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     pub(crate) fn stats(&self) -> &WsStats {
@@ -166,18 +178,15 @@ impl Node {
                 let _ = reply.send(session);
             }
             WsEvent::Frame { session, frame } => {
-                let Some(client) = self.ws.clients.get_mut(&session) else {
+                let Some(port) = self.ws.clients.get_mut(&session) else {
                     return;
                 };
-                client.last_heard = now;
-                let remote = client.remote;
-                self.forward(now, session, remote, &frame).await;
+                port.last_heard = now;
+                port.client.note_source(&frame);
+                let (network, port) = (port.client.network, port.client.port);
+                self.switch_frame(now, network, port, true, &frame).await;
             }
-            WsEvent::Closed { session } => {
-                if self.ws.clients.contains_key(&session) {
-                    self.detach(session, now, "websocket closed");
-                }
-            }
+            WsEvent::Closed { session } => self.detach_ws(session, "websocket closed"),
         }
     }
 
@@ -187,7 +196,7 @@ impl Node {
         key_id: KeyId,
         remote: SocketAddr,
         queue: mpsc::Sender<Bytes>,
-    ) -> Option<SessionId> {
+    ) -> Option<WsId> {
         // Re-checked here: the key may have been revoked since the token
         // was looked up.
         if !self.keys.contains(&(network, key_id)) {
@@ -197,30 +206,21 @@ impl Node {
             tracing::warn!(%remote, cap = self.ws.max_clients, "websocket client refused: cap reached");
             return None;
         }
-        // A random id no session uses (the endpoint picks its own ids at
-        // random from the same 64-bit space).
-        let session = loop {
-            let id = SessionId(self.rng.next_u64());
-            if !self.sessions.contains_key(&id) && self.endpoint.session_info(id).is_none() {
-                break id;
-            }
-        };
+        let id = WsId(self.ws.next_id);
+        self.ws.next_id += 1;
         let net = self.networks.get_mut(&network)?;
-        match net.attach(PortKind::WsClient, session, remote) {
+        match net.attach(PortKind::WsClient, LocalPort::Ws(id)) {
             Ok(port) => {
-                self.sessions.insert(
-                    session,
-                    Attached::Client(Client::new(network, port, key_id)),
-                );
                 self.ws.clients.insert(
-                    session,
+                    id,
                     WsClientPort {
+                        client: Client::new(network, port, key_id),
                         queue,
                         remote,
                         last_heard: Instant::now(),
                     },
                 );
-                Some(session)
+                Some(id)
             }
             Err(err) => {
                 tracing::warn!(%err, %remote, "websocket client refused");
@@ -233,19 +233,17 @@ impl Node {
     pub(crate) fn ws_client_status(&self, now: Instant) -> Vec<ClientStatus> {
         self.ws
             .clients
-            .iter()
-            .filter_map(|(session, port)| {
-                let Some(Attached::Client(client)) = self.sessions.get(session) else {
-                    return None;
-                };
-                Some(ClientStatus {
+            .values()
+            .map(|port| {
+                let client = &port.client;
+                ClientStatus {
                     network: hex::encode(client.network.0),
                     key_id: client.key_id.to_string(),
                     remote: port.remote.to_string(),
                     macs: client.macs().collect(),
                     last_heard_ms: now.saturating_duration_since(port.last_heard).as_millis()
                         as u64,
-                })
+                }
             })
             .collect()
     }
