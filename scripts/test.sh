@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 # Packages the namespace tests drive. Installing needs root; without root the
 # namespace tests are skipped (they need root anyway) and say so.
-PACKAGES=(iproute2 iputils-ping iperf3 tcpdump arping procps psmisc python3 curl busybox isc-dhcp-client dhcpcd-base chromium dnsmasq-base ethtool)
+PACKAGES=(iproute2 iputils-ping iperf3 tcpdump arping procps psmisc python3 curl busybox isc-dhcp-client dhcpcd-base chromium dnsmasq-base ethtool bind9-dnsutils)
 # The browser test's driver (playwright-core) runs on Node.js. Machines of
 # this kind ship Node.js with npm (NodeSource's package, which conflicts
 # with Debian's `npm`), so Debian's are installed only where none is.

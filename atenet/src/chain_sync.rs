@@ -11,9 +11,9 @@ use tokio::sync::watch;
 use vswitch::key::{AccessKey, ChainId, KeyId, KeyRole};
 use vswitch::wire::SessionId;
 
-use crate::network::Network;
-use crate::node::Attached;
+use crate::network::{parse_chain_id, Network};
 use crate::peers::NodeId;
+use crate::state::Attached;
 
 /// Polls `store` until `shutdown` turns true; publishes each changed state.
 pub async fn follow(
@@ -28,7 +28,7 @@ pub async fn follow(
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            () = crate::node::stopped(&mut shutdown) => return,
+            () = crate::shutdown::stopped(&mut shutdown) => return,
         }
         let reader = Arc::clone(&store);
         let polled = tokio::task::spawn_blocking(move || {
@@ -73,7 +73,7 @@ pub async fn follow(
 
 /// What a new chain state means to the node: networks to serve (and their
 /// ethereal services), keys to accept or revoke, peers to dial or forget.
-impl crate::node::Node {
+impl crate::state::Node {
     pub(crate) async fn reconcile(&mut self, state: &Arc<State>, now: std::time::Instant) {
         self.reconcile_networks(state);
         self.reconcile_services(state, now).await;
@@ -218,12 +218,6 @@ impl crate::node::Node {
             }
         }
     }
-}
-
-pub(crate) fn parse_chain_id(text: &str) -> Option<ChainId> {
-    let mut id = [0u8; 16];
-    hex::decode_to_slice(text, &mut id).ok()?;
-    Some(ChainId(id))
 }
 
 fn parse_secret(text: &str) -> Option<[u8; 32]> {

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use vswitch::key::ChainId;
 
+use crate::nat::io::IoEvent;
 use crate::nat::wire::{self, ClientDatagram};
-use crate::nat::IoEvent;
 
 /// How long a forwarded query waits for its answer.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);

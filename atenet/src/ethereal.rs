@@ -22,10 +22,10 @@ use vrouter::{NetworkId, Outbox, Output};
 use vswitch::key::ChainId;
 use vswitch::port::PortId;
 
+use crate::egress::deliver;
 use crate::network::{LocalPort, ServiceKind};
-use crate::node::{unix_ms, Node};
 use crate::services::dhcp::{is_request, reply_client};
-use crate::udp::deliver;
+use crate::state::{unix_ms, Node};
 
 /// The local client whose frame a service is handling: the only port its
 /// replies may go to, and the source MAC NAT answers to. Passed with the
@@ -138,7 +138,7 @@ impl Node {
     pub(crate) async fn reconcile_services(&mut self, state: &Arc<State>, now: Instant) {
         self.services.leases.set_state(Arc::clone(state));
         for net in state.networks() {
-            let Some(chain) = crate::chain_sync::parse_chain_id(&net.id) else {
+            let Some(chain) = crate::network::parse_chain_id(&net.id) else {
                 continue;
             };
             if let Some(network) = self.networks.get_mut(&chain) {

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::node::NodeHandle;
+use crate::status::NodeHandle;
 use crate::status::Snapshot;
 
 /// At most this many scrapes are served at once.
@@ -30,7 +30,7 @@ pub async fn serve(listener: TcpListener, node: NodeHandle, mut shutdown: watch:
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = crate::node::stopped(&mut shutdown) => return,
+            () = crate::shutdown::stopped(&mut shutdown) => return,
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,

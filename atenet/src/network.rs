@@ -187,3 +187,10 @@ impl Network {
             .count()
     }
 }
+
+/// A network's id as the chain writes it (32 hex digits).
+pub fn parse_chain_id(text: &str) -> Option<ChainId> {
+    let mut id = [0u8; 16];
+    hex::decode_to_slice(text, &mut id).ok()?;
+    Some(ChainId(id))
+}

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chain::{Event, FileStore, State, Store};
@@ -22,21 +22,17 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use vswitch::endpoint::{Endpoint, EndpointConfig};
-use vswitch::key::{AccessKey, ChainId, KeyId};
-use vswitch::port::PortId;
+use vswitch::key::AccessKey;
 use vswitch::wire::SessionId;
 
-use crate::clients::Client;
 use crate::config::Config;
-use crate::network::Network;
 use crate::peers::{NodeId, Peers};
 use crate::services::lease_store::{self, AppendStats, ChainLeases};
 use crate::services::Services;
-use crate::status::{self, Counters, Snapshot, StatusSocket};
+use crate::state::{unix_ms, Attached, Node, PACKET_BUF};
+use crate::status::{self, Counters, NodeHandle, Snapshot, StatusSocket};
 use crate::{bootstrap, chain_sync, metrics};
 
-/// Size of every packet buffer: more than the largest sealed packet.
-pub(crate) const PACKET_BUF: usize = 2048;
 /// Receive batches (`recvmmsg` calls of up to 32 buffers) handled per
 /// wake-up before timers and other sources get a turn.
 const RECEIVE_BURST: usize = 8;
@@ -44,32 +40,6 @@ const RECEIVE_BURST: usize = 8;
 const PEER_TICK: Duration = Duration::from_millis(250);
 /// Pending snapshot requests (status readers, scrapes) before they wait.
 const QUERY_QUEUE: usize = 32;
-
-/// What a session is to this node.
-#[derive(Debug)]
-pub(crate) enum Attached {
-    Client(Client),
-    Peer {
-        network: ChainId,
-        node: NodeId,
-        port: PortId,
-    },
-}
-
-/// A cheap handle to ask the running node for its status.
-#[derive(Debug, Clone)]
-pub struct NodeHandle {
-    queries: mpsc::Sender<oneshot::Sender<Snapshot>>,
-}
-
-impl NodeHandle {
-    /// The node's current status; `None` once it has stopped.
-    pub async fn snapshot(&self) -> Option<Snapshot> {
-        let (tx, rx) = oneshot::channel();
-        self.queries.send(tx).await.ok()?;
-        rx.await.ok()
-    }
-}
 
 /// A node that has started: its addresses, the first-run key if it made
 /// one, and the means to stop it.
@@ -116,40 +86,6 @@ impl Running {
         signal.await;
         self.shutdown().await
     }
-}
-
-/// The state the node task owns.
-#[derive(Debug)]
-pub(crate) struct Node {
-    pub(crate) id: NodeId,
-    pub(crate) listen: SocketAddr,
-    pub(crate) advertise: SocketAddr,
-    pub(crate) started: Instant,
-    /// The node's UDP socket with batched receive and GSO send lanes.
-    pub(crate) udp: udpio::UdpIo,
-    pub(crate) endpoint: Endpoint,
-    pub(crate) rng: StdRng,
-    pub(crate) networks: HashMap<ChainId, Network>,
-    /// Keys registered in the endpoint (node keys and live client keys).
-    pub(crate) keys: HashSet<(ChainId, KeyId)>,
-    pub(crate) sessions: HashMap<SessionId, Attached>,
-    pub(crate) peers: Peers,
-    pub(crate) counters: Counters,
-    /// Egress ports of the frame being forwarded (reused, never shrunk).
-    pub(crate) egress: Vec<PortId>,
-    /// Where packets are sealed before sending (reused).
-    pub(crate) tx: Box<[u8; PACKET_BUF]>,
-    /// Where the endpoint writes handshake replies (reused).
-    pub(crate) reply: Box<[u8; PACKET_BUF]>,
-    /// Sealed packets the synchronous handlers left to send (hellos, leaves).
-    pub(crate) queued: Vec<(Vec<u8>, SocketAddr)>,
-    pub(crate) last_mac_sweep: Instant,
-    /// The gateways, router and DHCP servers of every network.
-    pub(crate) services: Services,
-    /// Websocket clients (`--wss`): their queues and the listener's events.
-    pub(crate) ws: crate::wss::WsPorts,
-    /// NAT translators and their host sockets, published ports, DNS.
-    pub(crate) nat: crate::nat::NatService,
 }
 
 /// Opens the chain, runs the first-run bootstrap, binds every socket and
@@ -212,7 +148,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (state_tx, state_rx) = watch::channel(Arc::new(State::default()));
     let (query_tx, query_rx) = mpsc::channel(QUERY_QUEUE);
-    let handle = NodeHandle { queries: query_tx };
+    let handle = NodeHandle::new(query_tx);
 
     let (appends_tx, appends_rx) = mpsc::channel(lease_store::APPEND_QUEUE);
     let append_stats = Arc::new(AppendStats::default());
@@ -315,18 +251,6 @@ async fn append(store: &Arc<dyn Store>, event: Event) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes once `shutdown` is true (or its sender is gone).
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`: drop it here.
-    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
-}
-
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
-}
-
 impl Node {
     /// The event loop: datagrams, timers, chain states and status queries,
     /// until shutdown.
@@ -342,7 +266,7 @@ impl Node {
         loop {
             // Whatever the last event sealed (frames wait in the send lanes
             // to leave together) goes out before the node waits again.
-            crate::udp::flush(&mut self.udp, &mut self.counters).await;
+            crate::egress::flush(&mut self.udp, &mut self.counters).await;
             let timer = self.endpoint.poll_timeout().map_or_else(
                 || tokio::time::Instant::now() + PEER_TICK,
                 tokio::time::Instant::from_std,
@@ -357,7 +281,7 @@ impl Node {
                 .max(tokio::time::Instant::now() + Duration::from_millis(1));
             tokio::select! {
                 biased;
-                () = crate::node::stopped(&mut shutdown) => return,
+                () = crate::shutdown::stopped(&mut shutdown) => return,
                 received = self.udp.recv(&mut rx) => match received {
                     Ok(_) => {
                         self.on_batch(&mut rx).await;

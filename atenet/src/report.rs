@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::node::{Attached, Node};
 use crate::sessions::UNREACHABLE_AFTER;
+use crate::state::{Attached, Node};
 use crate::status::{ClientStatus, NetworkStatus, PeerStatus, Snapshot, STATUS_VERSION};
 
 fn millis_since(now: Instant, then: Instant) -> u64 {

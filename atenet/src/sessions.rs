@@ -14,8 +14,8 @@ use vswitch::wire::{PacketKind, SessionId};
 
 use crate::clients::Client;
 use crate::network::{Egress, LocalPort};
-use crate::node::{Attached, Node};
 use crate::peers::NodeId;
+use crate::state::{Attached, Node};
 
 /// A peer not heard for this long (3 keepalive intervals) is unreachable.
 pub(crate) const UNREACHABLE_AFTER: Duration = Duration::from_secs(3);
@@ -198,7 +198,7 @@ impl Node {
     pub(crate) async fn flush_queued(&mut self) {
         let mut queued = std::mem::take(&mut self.queued);
         for (packet, to) in queued.drain(..) {
-            crate::udp::send(&mut self.udp, &mut self.counters, &packet, to).await;
+            crate::egress::send(&mut self.udp, &mut self.counters, &packet, to).await;
         }
         // Keep the allocation for next time.
         self.queued = queued;
@@ -309,7 +309,7 @@ impl Node {
                     if let Some(old) = self.peers.set_pending(attempt, initiated.session) {
                         self.endpoint.remove_session(old);
                     }
-                    crate::udp::send(
+                    crate::egress::send(
                         &mut self.udp,
                         &mut self.counters,
                         &self.tx[..initiated.len],

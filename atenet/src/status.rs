@@ -12,9 +12,27 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
-use crate::node::NodeHandle;
+/// A cheap handle to ask the running node for its status.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    queries: mpsc::Sender<oneshot::Sender<Snapshot>>,
+}
+
+impl NodeHandle {
+    /// The handle of the node task that answers `queries`.
+    pub(crate) fn new(queries: mpsc::Sender<oneshot::Sender<Snapshot>>) -> Self {
+        Self { queries }
+    }
+
+    /// The node's current status; `None` once it has stopped.
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.queries.send(tx).await.ok()?;
+        rx.await.ok()
+    }
+}
 
 /// Version of the document shape; bumped when a field changes meaning.
 pub const STATUS_VERSION: u32 = 1;
@@ -233,7 +251,7 @@ impl StatusSocket {
             };
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
-                () = crate::node::stopped(&mut shutdown) => return,
+                () = crate::shutdown::stopped(&mut shutdown) => return,
             };
             let mut stream = match accepted {
                 Ok((stream, _)) => stream,

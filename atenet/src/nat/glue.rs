@@ -10,10 +10,10 @@ use nat::Protocol;
 use vrouter::NetworkId;
 use vswitch::key::ChainId;
 
-use super::IoEvent;
+use super::io::IoEvent;
 use crate::network::Network;
-use crate::node::Node;
 use crate::services::Services;
+use crate::state::Node;
 
 /// The MAC of the client holding `ip` in `chain` if that client is attached
 /// to this node (learned on one of its client ports).

@@ -26,6 +26,28 @@ use vswitch::key::ChainId;
 
 use super::wire;
 
+/// What the socket tasks tell the node task.
+#[derive(Debug)]
+pub(crate) enum IoEvent {
+    Flow(FlowEvent),
+    DnsAnswer {
+        from: SocketAddr,
+        payload: Vec<u8>,
+    },
+    InboundTcp {
+        network: ChainId,
+        host_port: u16,
+        remote: SocketAddr,
+        stream: TcpStream,
+    },
+    InboundUdp {
+        network: ChainId,
+        host_port: u16,
+        remote: SocketAddr,
+        payload: Vec<u8>,
+    },
+}
+
 /// Bytes read from a host TCP socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
 /// Largest datagram read from a host UDP or ping socket.
@@ -60,7 +82,7 @@ pub(crate) struct FlowEvent {
 pub(crate) struct Reporter {
     pub network: ChainId,
     pub flow: FlowId,
-    pub tx: mpsc::Sender<super::IoEvent>,
+    pub tx: mpsc::Sender<IoEvent>,
 }
 
 impl Reporter {
@@ -71,7 +93,7 @@ impl Reporter {
             flow: self.flow,
             what,
         };
-        self.tx.send(super::IoEvent::Flow(event)).await.is_ok()
+        self.tx.send(IoEvent::Flow(event)).await.is_ok()
     }
 }
 

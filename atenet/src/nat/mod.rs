@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use vswitch::key::ChainId;
 
+pub(crate) use self::io::IoEvent;
 use self::io::{FlowIo, Reporter, What};
 use crate::dns::Dns;
 
@@ -38,28 +39,6 @@ const HOST_ADDRS_EVERY: Duration = Duration::from_secs(30);
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// Room for one frame to a client (largest MTU plus Ethernet).
 const FRAME_BUF: usize = 65_536 + 14;
-
-/// What the socket tasks tell the node task.
-#[derive(Debug)]
-pub(crate) enum IoEvent {
-    Flow(io::FlowEvent),
-    DnsAnswer {
-        from: SocketAddr,
-        payload: Vec<u8>,
-    },
-    InboundTcp {
-        network: ChainId,
-        host_port: u16,
-        remote: SocketAddr,
-        stream: TcpStream,
-    },
-    InboundUdp {
-        network: ChainId,
-        host_port: u16,
-        remote: SocketAddr,
-        payload: Vec<u8>,
-    },
-}
 
 /// Counters of the I/O side (the translators count theirs).
 #[derive(Debug, Clone, Copy, Default)]

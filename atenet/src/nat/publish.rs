@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use vswitch::key::ChainId;
 
-use super::IoEvent;
+use super::io::IoEvent;
 
 #[derive(Debug)]
 struct Listener {

@@ -213,7 +213,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     break End::Client;
                 }
             }
-            () = crate::node::stopped(&mut shutdown) => break End::Closed(CloseCode::Away, "node shutting down"),
+            () = crate::shutdown::stopped(&mut shutdown) => break End::Closed(CloseCode::Away, "node shutting down"),
         }
     };
     match end {

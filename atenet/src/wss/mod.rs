@@ -22,6 +22,7 @@
 //!   revocation and `tok status`; frames for it are handed to its queue with `try_send` (full:
 //!   dropped and counted, the switch never waits).
 
+mod attach;
 mod conn;
 mod http;
 pub(crate) mod ports;
@@ -232,7 +233,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            () = crate::node::stopped(&mut shutdown) => return,
+            () = crate::shutdown::stopped(&mut shutdown) => return,
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,

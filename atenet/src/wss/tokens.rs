@@ -22,7 +22,7 @@ impl TokenTable {
     pub(crate) fn from_state(state: &State) -> Self {
         let mut secrets = HashMap::new();
         for net in state.networks() {
-            let Some(chain) = crate::chain_sync::parse_chain_id(&net.id) else {
+            let Some(chain) = crate::network::parse_chain_id(&net.id) else {
                 continue;
             };
             for (key_id, key) in net.live_keys() {
