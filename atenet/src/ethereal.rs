@@ -101,28 +101,10 @@ impl Node {
                 }
             } else if reached.gateway && frame.get(..6) != Some(&ethereal.node_mac[..]) {
                 // (Frames to the node MAC answer its probes: snooped above.)
-                // DNS to the gateway address goes to the forwarder; the
-                // rest to the router, which hands NAT its off-net packets.
-                let gateway = services.router.gateway(id).map(|g| (g.mac(), g.ipv4()));
-                let dns = gateway.and_then(|(mac, ip)| {
-                    let datagram = crate::nat::wire::udp_to(frame, mac, ip, 53)?;
-                    let mtu = self
-                        .nat
-                        .net(network)
-                        .map_or(1380, |n| n.translator.config().mtu);
-                    Some(crate::dns::Query {
-                        network,
-                        gateway_mac: mac,
-                        gateway_ip: ip,
-                        mtu,
-                        datagram,
-                    })
-                });
-                if let Some(query) = dns {
-                    if let Some(answer) = self.nat.dns.query(now, &query) {
-                        self.nat.push_frame(network, answer);
-                    }
-                } else {
+                // A service's port on the gateway address goes to the
+                // virtual host; the rest to the router, which hands NAT
+                // its off-net packets.
+                if !services.hosts.handle_frame(now, network, frame) {
                     services
                         .router
                         .handle_frame(now, id, frame, &mut services.outbox);
@@ -167,10 +149,12 @@ impl Node {
     }
 
     /// The services' timers: ARP resolution timeouts, DHCP probes that
-    /// stayed silent, offers and claims that time out, lease retirement.
+    /// stayed silent, offers and claims that time out, lease retirement,
+    /// the virtual hosts' TCP timers and their services'.
     pub(crate) async fn on_services_timer(&mut self, now: Instant) {
         let services = &mut self.services;
         services.router.handle_timeout(now, &mut services.outbox);
+        services.hosts.handle_timeout(now);
         let now_ms = unix_ms();
         let due: Vec<ChainId> = services
             .nets
@@ -228,6 +212,7 @@ impl Node {
             outbox.clear();
             self.services.outbox = outbox;
         }
+        self.flush_gateway_hosts(now).await;
         if !self.services.actions.is_empty() {
             let mut actions = std::mem::take(&mut self.services.actions);
             for action in actions.drain(..) {
@@ -262,6 +247,29 @@ impl Node {
             self.services.actions = actions;
         }
         self.flush_nat(now).await;
+    }
+
+    /// What the gateway services' host sockets brought back.
+    pub(crate) async fn on_host_message(
+        &mut self,
+        now: Instant,
+        service: usize,
+        message: crate::gateway_host::HostMessage,
+    ) {
+        self.services.hosts.handle_host(now, service, message);
+        self.flush_gateway_hosts(now).await;
+    }
+
+    /// Carries out what the virtual hosts produced: frames to their
+    /// clients (switched from the gateway port), messages to the host
+    /// network.
+    async fn flush_gateway_hosts(&mut self, now: Instant) {
+        for transmit in self.services.hosts.take_host_out() {
+            self.host_sockets.send(transmit);
+        }
+        for (network, frame) in self.services.hosts.take_frames() {
+            self.originate(now, network, &frame).await;
+        }
     }
 
     /// The local client port a DHCP reply is for: where the switch

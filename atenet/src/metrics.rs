@@ -207,6 +207,13 @@ pub fn render(snapshot: &Snapshot) -> String {
     );
     metric(
         &mut out,
+        "atenet_vhost_events_total",
+        "counter",
+        "What the gateways' virtual hosts did (TCP connections, UDP datagrams, drops by reason; tcp_active is a gauge).",
+        &by_event(&snapshot.vhost),
+    );
+    metric(
+        &mut out,
         "atenet_leases",
         "gauge",
         "DHCP leases in the chain, all networks.",

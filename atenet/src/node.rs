@@ -26,7 +26,10 @@ use vswitch::key::AccessKey;
 use vswitch::wire::SessionId;
 
 use crate::config::Config;
+use crate::gateway_host::{GatewayHosts, GatewayService};
+use crate::host_sockets::HostSockets;
 use crate::peers::{NodeId, Peers};
+use crate::services::dns::DnsService;
 use crate::services::lease_store::{self, AppendStats, ChainLeases};
 use crate::services::Services;
 use crate::state::{unix_ms, Attached, Node, PACKET_BUF};
@@ -183,7 +186,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
 
     let dns = if config.dns.is_empty() {
-        crate::dns::system_resolvers()
+        crate::host_sockets::system_resolvers()
     } else {
         config.dns.clone()
     };
@@ -192,8 +195,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     } else {
         tracing::debug!(?dns, "gateways forward DNS to these resolvers");
     }
+    // The services on every gateway address (the port map is in
+    // `gateway_host`): one line each.
+    let gateway_services: Vec<Box<dyn GatewayService>> = vec![Box::new(DnsService::new(dns))];
+    let gateway_hosts = GatewayHosts::new(gateway_services, rng.next_u64());
+    let nat = crate::nat::NatService::new(config.nat_idle, Instant::now());
     let node = Node {
-        nat: crate::nat::NatService::new(dns, config.nat_idle, Instant::now()),
+        host_sockets: HostSockets::new(nat.sender()),
+        nat,
         ws,
         id,
         listen: local_addr,
@@ -212,7 +221,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         reply: Box::new([0; PACKET_BUF]),
         queued: Vec::new(),
         last_mac_sweep: Instant::now(),
-        services: Services::new(id, ChainLeases::new(appends_tx, append_stats)),
+        services: Services::new(
+            id,
+            ChainLeases::new(appends_tx, append_stats),
+            gateway_hosts,
+        ),
     };
     let task = tokio::spawn(async move {
         let mut node = node;

@@ -157,6 +157,19 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
         nat_flows: node.nat.flow_counts(),
         nat_clients: node.nat.client_flows(),
         nat: node.nat.counter_map(),
-        dns: node.nat.dns.counters_map(),
+        dns: node
+            .services
+            .hosts
+            .service_counters()
+            .remove("dns")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, n)| (name.to_owned(), n))
+            .collect(),
+        vhost: {
+            let mut vhost = node.services.hosts.counters();
+            vhost.extend(node.host_sockets.counters());
+            vhost
+        },
     }
 }

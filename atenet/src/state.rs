@@ -67,6 +67,8 @@ pub(crate) struct Node {
     pub(crate) ws: crate::wss::ports::WsPorts,
     /// NAT translators and their host sockets, published ports, DNS.
     pub(crate) nat: crate::nat::NatService,
+    /// The gateway services' sockets on the host network.
+    pub(crate) host_sockets: crate::host_sockets::HostSockets,
 }
 
 /// Milliseconds since the Unix epoch (lease times in the chain).

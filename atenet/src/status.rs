@@ -104,6 +104,10 @@ pub struct Snapshot {
     /// `answered`, `servfail`, `timeouts`, `drop_<reason>`.
     #[serde(default)]
     pub dns: BTreeMap<String, u64>,
+    /// The gateways' virtual hosts (issue 13): connections, datagrams,
+    /// drops by reason, all networks.
+    #[serde(default)]
+    pub vhost: BTreeMap<String, u64>,
 }
 
 /// NAT flows of one client.

@@ -104,4 +104,51 @@ impl Counters {
             + self.drop_udp_queue_full
             + self.drop_tx_queue_full
     }
+
+    /// Every counter by its name (metrics: `vhost_<name>`).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("drop_malformed", self.drop_malformed),
+            ("drop_fragment", self.drop_fragment),
+            ("drop_not_for_us", self.drop_not_for_us),
+            ("drop_unsupported_protocol", self.drop_unsupported_protocol),
+            ("drop_tcp_not_listening", self.drop_tcp_not_listening),
+            ("drop_tcp_no_connection", self.drop_tcp_no_connection),
+            ("drop_udp_not_listening", self.drop_udp_not_listening),
+            ("drop_cap_total", self.drop_cap_total),
+            ("drop_cap_per_peer_ip", self.drop_cap_per_peer_ip),
+            ("drop_udp_queue_full", self.drop_udp_queue_full),
+            ("drop_tx_queue_full", self.drop_tx_queue_full),
+            ("tcp_accepted", self.tcp_accepted),
+            ("tcp_connected", self.tcp_connected),
+            ("tcp_closed", self.tcp_closed),
+            ("tcp_handshake_failed", self.tcp_handshake_failed),
+            ("tcp_active", self.tcp_active),
+            ("udp_received", self.udp_received),
+            ("udp_sent", self.udp_sent),
+        ]
+        .into_iter()
+    }
+
+    /// Adds `other`'s counts (totals over several hosts).
+    pub fn add(&mut self, other: &Counters) {
+        self.drop_malformed += other.drop_malformed;
+        self.drop_fragment += other.drop_fragment;
+        self.drop_not_for_us += other.drop_not_for_us;
+        self.drop_unsupported_protocol += other.drop_unsupported_protocol;
+        self.drop_tcp_not_listening += other.drop_tcp_not_listening;
+        self.drop_tcp_no_connection += other.drop_tcp_no_connection;
+        self.drop_udp_not_listening += other.drop_udp_not_listening;
+        self.drop_cap_total += other.drop_cap_total;
+        self.drop_cap_per_peer_ip += other.drop_cap_per_peer_ip;
+        self.drop_udp_queue_full += other.drop_udp_queue_full;
+        self.drop_tx_queue_full += other.drop_tx_queue_full;
+        self.tcp_accepted += other.tcp_accepted;
+        self.tcp_connected += other.tcp_connected;
+        self.tcp_closed += other.tcp_closed;
+        self.tcp_handshake_failed += other.tcp_handshake_failed;
+        self.tcp_active += other.tcp_active;
+        self.udp_received += other.udp_received;
+        self.udp_sent += other.udp_sent;
+    }
 }

@@ -59,6 +59,14 @@ impl Node {
         let mut next = Some(first);
         let mut handled = 0;
         while let Some(event) = next.take() {
+            if let IoEvent::Host { service, message } = event {
+                self.on_host_message(now, service, message).await;
+                handled += 1;
+                if handled < 64 {
+                    next = self.nat.try_recv();
+                }
+                continue;
+            }
             let (services, networks) = (&self.services, &self.networks);
             self.nat.on_event(now, event, |chain, ip| {
                 local_client_mac(now, services, networks, chain, ip)

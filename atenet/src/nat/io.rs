@@ -30,9 +30,10 @@ use super::wire;
 #[derive(Debug)]
 pub(crate) enum IoEvent {
     Flow(FlowEvent),
-    DnsAnswer {
-        from: SocketAddr,
-        payload: Vec<u8>,
+    /// A gateway service's host socket brought something back.
+    Host {
+        service: usize,
+        message: crate::gateway_host::HostMessage,
     },
     InboundTcp {
         network: ChainId,

@@ -29,7 +29,6 @@ use vswitch::key::ChainId;
 
 pub(crate) use self::io::IoEvent;
 use self::io::{FlowIo, Reporter, What};
-use crate::dns::Dns;
 
 /// Reports of socket tasks waiting for the node task.
 pub const EVENT_QUEUE: usize = 1024;
@@ -95,7 +94,6 @@ pub struct NatService {
     store_addrs: Vec<Ipv4Addr>,
     next_host_read: Instant,
     next_publish_check: Instant,
-    pub(crate) dns: Dns,
     pub counters: IoCounters,
     /// Frames for clients, collected until the node sends them.
     out: Vec<(ChainId, Vec<u8>)>,
@@ -117,14 +115,9 @@ impl Drop for NatService {
 }
 
 impl NatService {
-    pub(crate) fn new(
-        dns_servers: Vec<SocketAddr>,
-        idle_cap: Option<Duration>,
-        now: Instant,
-    ) -> Self {
+    pub(crate) fn new(idle_cap: Option<Duration>, now: Instant) -> Self {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         Self {
-            dns: Dns::new(dns_servers, tx.clone()),
             nets: HashMap::new(),
             tx,
             rx,
@@ -139,10 +132,6 @@ impl NatService {
             seeds: rand::SeedableRng::from_entropy(),
             idle_cap,
         }
-    }
-
-    pub(crate) fn net(&self, chain: ChainId) -> Option<&NetNat> {
-        self.nets.get(&chain)
     }
 
     pub(crate) fn nets(&self) -> impl Iterator<Item = (&ChainId, &NetNat)> {
@@ -237,9 +226,6 @@ impl NatService {
                 at = at.min(t);
             }
         }
-        if let Some(t) = self.dns.poll_timeout() {
-            at = at.min(t);
-        }
         at
     }
 
@@ -259,7 +245,6 @@ impl NatService {
             }
             self.drain(now, chain);
         }
-        self.dns.handle_timeout(now);
         if now >= self.next_host_read {
             self.next_host_read = now + HOST_ADDRS_EVERY;
             let addrs = crate::host::interface_ipv4_addrs();
@@ -301,10 +286,6 @@ impl NatService {
         }
     }
 
-    pub(crate) fn push_frame(&mut self, network: ChainId, frame: Vec<u8>) {
-        self.out.push((network, frame));
-    }
-
     /// A socket task's report; `client_mac` resolves a published port's
     /// client (for inbound connections).
     pub(crate) fn on_event(
@@ -315,11 +296,7 @@ impl NatService {
     ) {
         match event {
             IoEvent::Flow(event) => self.on_flow_event(now, event),
-            IoEvent::DnsAnswer { from, payload } => {
-                if let Some((network, frame)) = self.dns.answer(from, &payload) {
-                    self.out.push((network, frame));
-                }
-            }
+            IoEvent::Host { .. } => {} // the node hands these to the gateway hosts
             IoEvent::InboundTcp {
                 network,
                 host_port,

@@ -9,6 +9,7 @@
 //!   writer task that appends lease events off the data path.
 
 pub mod dhcp;
+pub mod dns;
 pub mod gateway;
 pub mod lease_store;
 
@@ -23,6 +24,7 @@ use vswitch::key::ChainId;
 use self::dhcp::DhcpService;
 use self::gateway::LeaseView;
 use self::lease_store::ChainLeases;
+use crate::gateway_host::GatewayHosts;
 use crate::network::{EtherealPorts, Network};
 use crate::peers::NodeId;
 
@@ -63,10 +65,12 @@ pub struct Services {
     pub counters: ServiceCounters,
     /// Reused to build ARP probes.
     pub probe: Vec<u8>,
+    /// The virtual hosts on every gateway address and their services.
+    pub hosts: GatewayHosts,
 }
 
 impl Services {
-    pub fn new(node: NodeId, leases: ChainLeases) -> Self {
+    pub fn new(node: NodeId, leases: ChainLeases, hosts: GatewayHosts) -> Self {
         Self {
             node_id: node.to_string(),
             router: Router::new(RouterConfig {
@@ -82,6 +86,7 @@ impl Services {
             nets: HashMap::new(),
             counters: ServiceCounters::default(),
             probe: Vec::with_capacity(64),
+            hosts,
         }
     }
 
@@ -131,6 +136,14 @@ impl Services {
             return;
         };
         self.set_ipv6_prefix(id, net);
+        if let Some(gateway) = self.router.gateway(id) {
+            let mtu = net
+                .setting("mtu")
+                .and_then(|v| ::dhcp::config::parse_mtu(v).ok())
+                .unwrap_or(::dhcp::config::DEFAULT_MTU);
+            self.hosts
+                .ensure(chain, gateway.mac(), gateway.ipv4(), usize::from(mtu));
+        }
         let Some(ethereal) = self.nets.get_mut(&chain) else {
             return;
         };
@@ -218,6 +231,7 @@ impl Services {
             .values()
             .filter_map(|net| net.dhcp.as_ref()?.server.poll_timeout())
             .chain(self.router.poll_timeout())
+            .chain(self.hosts.poll_timeout())
             .min()
     }
 
