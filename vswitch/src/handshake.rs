@@ -40,7 +40,8 @@ pub const NOISE_PARAMS: &str = "Noise_NNpsk0_25519_ChaChaPoly_SHA256";
 pub const PROLOGUE_LABEL: &[u8] = b"atenet v1 handshake";
 /// Most bytes an initiator may put in its init (a node puts its node id).
 pub const MAX_INIT_PAYLOAD: usize = 64;
-/// Init plaintext: payload length (1) ‖ payload, zero-padded to 64.
+/// Init plaintext: payload length (1) ‖ payload ‖ extension (zeros from a
+/// v1 initiator), 65 bytes in all.
 pub const INIT_PLAINTEXT_LEN: usize = 1 + MAX_INIT_PAYLOAD;
 /// Reply plaintext: status (1) ‖ responder's session id (8).
 pub const REPLY_PLAINTEXT_LEN: usize = 1 + 8;
@@ -299,10 +300,10 @@ pub fn read_init(
     let mut plain = [0u8; INIT_LEN];
     let n = state.read_message(&packet[HEADER_LEN..], &mut plain)?;
     let len = plain[0] as usize;
-    if n != INIT_PLAINTEXT_LEN
-        || len > MAX_INIT_PAYLOAD
-        || plain[1 + len..INIT_PLAINTEXT_LEN].iter().any(|&b| b != 0)
-    {
+    // The bytes after the payload are zeros from a v1 initiator and a
+    // newer one's extension (feature flags): authenticated, kept for
+    // `extension()`, never a reason to refuse (docs/versioning.md).
+    if n != INIT_PLAINTEXT_LEN || len > MAX_INIT_PAYLOAD {
         return Err(HandshakeError::Payload);
     }
     let mut ephemeral = [0u8; 32];
@@ -333,6 +334,12 @@ impl InitRequest {
     /// The initiator's payload (a node's node id).
     pub fn payload(&self) -> &[u8] {
         &self.payload[..self.payload_len]
+    }
+
+    /// The plaintext after the payload: zeros from a v1 initiator, a newer
+    /// one's extension otherwise (ignored by v1, counted by the endpoint).
+    pub fn extension(&self) -> &[u8] {
+        &self.payload[self.payload_len..]
     }
 
     fn write_reply(

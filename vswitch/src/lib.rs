@@ -5,11 +5,13 @@
 //!
 //! Table of contents:
 //! - Sessions and wire format (see `WIRE.md`): [`key`], [`wire`], [`seal`],
-//!   [`replay`], [`handshake`], [`endpoint`].
+//!   [`replay`], [`handshake`], [`endpoint`], [`control`].
+//! - Compatibility between versions: `docs/versioning.md`.
 //! - Forwarding (see DESIGN.md, "How a frame travels"): [`port`], [`storm`],
 //!   [`switch`].
 
 // --- sessions and wire format (owned by the sessions work) ---
+pub mod control;
 pub mod endpoint;
 pub mod handshake;
 pub mod key;

@@ -36,11 +36,14 @@ pub enum PacketDrop {
     BadTag,
     /// An authentic packet whose counter is >= 2^48.
     BadCounter,
+    /// An authentic control message of a type this version does not know
+    /// ([`crate::control`]): a newer peer's; the session stays up.
+    UnknownControl,
 }
 
 impl PacketDrop {
     /// Every reason, in counter order.
-    pub const ALL: [PacketDrop; 14] = [
+    pub const ALL: [PacketDrop; 15] = [
         Self::Runt,
         Self::Oversize,
         Self::BadVersion,
@@ -55,6 +58,7 @@ impl PacketDrop {
         Self::CapReached,
         Self::BadTag,
         Self::BadCounter,
+        Self::UnknownControl,
     ];
 
     /// A stable snake_case name, for metrics and `tok status`.
@@ -74,6 +78,7 @@ impl PacketDrop {
             Self::CapReached => "cap_reached",
             Self::BadTag => "bad_tag",
             Self::BadCounter => "bad_counter",
+            Self::UnknownControl => "unknown_control",
         }
     }
 
@@ -107,6 +112,22 @@ impl DropCounters {
     /// `(name, count)` for every reason, zeros included.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         PacketDrop::ALL.iter().map(|r| (r.name(), self.get(*r)))
+    }
+}
+
+/// Things a v1 endpoint does not understand inside a packet it accepts:
+/// ignored and counted, never a drop (docs/versioning.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IgnoredCounters {
+    /// Accepted inits with non-zero bytes after the payload: a newer
+    /// initiator's extension (feature flags); the session is made as usual.
+    pub handshake_extension: u64,
+}
+
+impl IgnoredCounters {
+    /// `(name, count)` for every counter, zeros included.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [("ignored_handshake_extension", self.handshake_extension)].into_iter()
     }
 }
 

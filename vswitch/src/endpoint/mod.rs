@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::{CryptoRng, RngCore};
 
-pub use self::drops::{DropCounters, PacketDrop};
+pub use self::drops::{DropCounters, IgnoredCounters, PacketDrop};
 pub use self::limits::Rate;
 use self::limits::{InitLimiter, RecentInits};
 pub use self::session::SessionInfo;
@@ -265,6 +265,7 @@ pub struct Endpoint {
     timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
     events: VecDeque<EndpointEvent>,
     drops: DropCounters,
+    ignored: IgnoredCounters,
 }
 
 fn bump(map: &mut HashMap<IpAddr, usize>, ip: IpAddr) {
@@ -301,6 +302,7 @@ impl Endpoint {
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             drops: DropCounters::default(),
+            ignored: IgnoredCounters::default(),
         }
     }
 
@@ -403,6 +405,12 @@ impl Endpoint {
     /// Drop counts by reason.
     pub fn counters(&self) -> &DropCounters {
         &self.drops
+    }
+
+    /// Counts of things ignored in accepted packets (a newer peer's
+    /// extensions).
+    pub fn ignored(&self) -> &IgnoredCounters {
+        &self.ignored
     }
 
     /// Number of sessions in every state.
@@ -632,6 +640,9 @@ impl Endpoint {
             });
         }
         self.recent.insert(*req.ephemeral());
+        if req.extension().iter().any(|&b| b != 0) {
+            self.ignored.handshake_extension += 1;
+        }
         if key.revoked {
             let len = req
                 .refuse_revoked(reply)
@@ -786,6 +797,8 @@ impl Endpoint {
                 self.remove(id);
                 Ok(Received::Leave { session: id })
             }
+            // Authentic and counted as heard above: a newer peer's message.
+            _ if !crate::control::is_known(payload) => Err(PacketDrop::UnknownControl),
             _ => Ok(Received::Control {
                 session: id,
                 payload,
