@@ -17,6 +17,8 @@
 //!   [`format`](mod@format) (bytes on disk), `liveness` (which records compaction
 //!   keeps) and `files` (locks, modes, atomic replace).
 //! - [`mem_store`]: an in-memory [`Store`] for other crates' tests.
+//! - [`open()`]: the backend a spec names (`file:PATH`, `etcd://...`, default:
+//!   the file store in the data directory) as an [`AnyStore`].
 
 pub mod error;
 pub mod event;
@@ -28,6 +30,7 @@ pub mod ipv4;
 pub mod leases;
 mod liveness;
 pub mod mem_store;
+pub mod open;
 pub mod state;
 pub mod store;
 pub mod validate;
@@ -39,6 +42,7 @@ pub use follow::{Follower, Update};
 pub use ipv4::Ipv4Subnet;
 pub use leases::{ClaimId, ClaimLost, ClaimOutcome, Declined, Lease, NetworkLeases};
 pub use mem_store::MemoryStore;
+pub use open::{open, AnyStore, StoreSpec};
 pub use state::{Applied, Ignored, Key, Network, Node, Proto, Published, State};
 pub use store::{Batch, Cursor, Store, POLL_INTERVAL};
 pub use validate::InvalidEvent;
