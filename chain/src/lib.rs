@@ -17,9 +17,12 @@
 //!   [`format`](mod@format) (bytes on disk), `liveness` (which records compaction
 //!   keeps) and `files` (locks, modes, atomic replace).
 //! - [`mem_store`]: an in-memory [`Store`] for other crates' tests.
+//! - [`ephemeral`]: TTL'd state beside the log (presence, diagnostics,
+//!   session checkpoints), last writer wins, exchanged as deltas ([`Ephemeral`]).
 //! - [`open()`]: the backend a spec names (`file:PATH`, `etcd://...`, default:
 //!   the file store in the data directory) as an [`AnyStore`].
 
+pub mod ephemeral;
 pub mod error;
 pub mod event;
 pub mod file_store;
@@ -35,6 +38,7 @@ pub mod state;
 pub mod store;
 pub mod validate;
 
+pub use ephemeral::Ephemeral;
 pub use error::{Error, Result};
 pub use event::Event;
 pub use file_store::{FileStore, Options};
