@@ -37,6 +37,15 @@ pub enum Error {
         offset: u64,
         reason: &'static str,
     },
+    /// A store spec ([`crate::open`]) this version does not accept.
+    #[error(
+        "bad store `{spec}`: {reason}; expected {}",
+        crate::open::ACCEPTED_SPECS
+    )]
+    BadSpec { spec: String, reason: String },
+    /// A well-formed store spec naming a backend this build lacks.
+    #[error("store `{spec}`: etcd store not built in this version (see issue 19); use file:PATH")]
+    NotBuiltIn { spec: String },
     /// An event could not be encoded (should not happen for [`Event`](crate::Event)).
     #[error("encoding event: {0}")]
     Encode(#[from] serde_json::Error),

@@ -17,7 +17,12 @@
 //!   [`format`](mod@format) (bytes on disk), `liveness` (which records compaction
 //!   keeps) and `files` (locks, modes, atomic replace).
 //! - [`mem_store`]: an in-memory [`Store`] for other crates' tests.
+//! - [`ephemeral`]: TTL'd state beside the log (presence, diagnostics,
+//!   session checkpoints), last writer wins, exchanged as deltas ([`Ephemeral`]).
+//! - [`open()`]: the backend a spec names (`file:PATH`, `etcd://...`, default:
+//!   the file store in the data directory) as an [`AnyStore`].
 
+pub mod ephemeral;
 pub mod error;
 pub mod event;
 pub mod file_store;
@@ -28,10 +33,12 @@ pub mod ipv4;
 pub mod leases;
 mod liveness;
 pub mod mem_store;
+pub mod open;
 pub mod state;
 pub mod store;
 pub mod validate;
 
+pub use ephemeral::Ephemeral;
 pub use error::{Error, Result};
 pub use event::Event;
 pub use file_store::{FileStore, Options};
@@ -39,6 +46,7 @@ pub use follow::{Follower, Update};
 pub use ipv4::Ipv4Subnet;
 pub use leases::{ClaimId, ClaimLost, ClaimOutcome, Declined, Lease, NetworkLeases};
 pub use mem_store::MemoryStore;
+pub use open::{open, AnyStore, StoreSpec};
 pub use state::{Applied, Ignored, Key, Network, Node, Proto, Published, State};
 pub use store::{Batch, Cursor, Store, POLL_INTERVAL};
 pub use validate::InvalidEvent;

@@ -212,6 +212,46 @@ fn unknown_kinds_are_skipped_and_counted() {
     assert_eq!(b.skipped, 1);
 }
 
+/// A record of a kind a future version writes, between known ones: readers,
+/// followers, the writer's fold and a reopened store all skip it, count it
+/// and carry on; nothing fails.
+#[test]
+fn a_future_event_kind_is_skipped_and_counted_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FileStore::open(tmp.path()).unwrap();
+    store.append(&network(1, "lab")).unwrap();
+    let mut rec = Vec::new();
+    encode_record(
+        br#"{"type":"quantum_tunnel_opened","network":"0101","at_ms":1,"extra":{"x":[1,2]}}"#,
+        &mut rec,
+    );
+    append_raw(&store, &rec);
+    // A newer version of a known kind whose fields this one cannot decode.
+    let mut rec2 = Vec::new();
+    encode_record(br#"{"type":"key_issued","network":17}"#, &mut rec2);
+    append_raw(&store, &rec2);
+    store.append(&key(1, 1)).unwrap(); // the writer folds past them
+
+    let mut follower = chain::Follower::new();
+    let update = follower.poll(&store).unwrap();
+    assert_eq!(update.events, [network(1, "lab"), key(1, 1)]);
+    assert_eq!(follower.skipped(), 2);
+    assert_eq!(
+        follower.state(),
+        &State::fold([network(1, "lab"), key(1, 1)])
+    );
+
+    let reopened = FileStore::open(tmp.path()).unwrap();
+    reopened.append(&key(1, 2)).unwrap();
+    let b = reopened.read_from(Cursor::START).unwrap();
+    assert_eq!(b.events, [network(1, "lab"), key(1, 1), key(1, 2)]);
+    assert_eq!(b.skipped, 2);
+    // Reading on from the follower's cursor skips nothing new.
+    let update = follower.poll(&reopened).unwrap();
+    assert_eq!(update.events, [key(1, 2)]);
+    assert_eq!(follower.skipped(), 2);
+}
+
 #[test]
 fn a_foreign_file_is_refused() {
     let tmp = tempfile::tempdir().unwrap();

@@ -36,12 +36,24 @@ struct DataDirArg {
     data_dir: Option<PathBuf>,
 }
 
+/// Which chain the admin commands read and write.
+#[derive(Debug, Args)]
+struct StoreArg {
+    /// The chain store, as `atenet serve --store`: `file:PATH`,
+    /// `etcd://HOST:PORT[,HOST:PORT...]` (not built in this version), or
+    /// empty/`default` for the file store in the data directory.
+    #[arg(long, global = true, value_name = "SPEC", env = "ATENET_STORE")]
+    store: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create, list and configure networks.
     Network {
         #[command(flatten)]
         dir: DataDirArg,
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         command: NetworkCommand,
     },
@@ -49,6 +61,8 @@ enum Command {
     Key {
         #[command(flatten)]
         dir: DataDirArg,
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         command: KeyCommand,
     },
@@ -56,6 +70,8 @@ enum Command {
     Route {
         #[command(flatten)]
         dir: DataDirArg,
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         command: RouteCommand,
     },
@@ -63,6 +79,8 @@ enum Command {
     Lease {
         #[command(flatten)]
         dir: DataDirArg,
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         command: LeaseCommand,
     },
@@ -70,6 +88,8 @@ enum Command {
     Publish {
         #[command(flatten)]
         dir: DataDirArg,
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         command: PublishCommand,
     },
@@ -228,7 +248,12 @@ enum PublishCommand {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Network { dir, command } => {
+        Command::Network {
+            dir,
+            store,
+            command,
+        } => {
+            admin::set_store_spec(store.store.unwrap_or_default());
             let dir = data_dir::resolve(dir.data_dir)?;
             match command {
                 NetworkCommand::Create { name, subnet } => {
@@ -242,7 +267,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } => admin::network::set(&dir, &network, &setting, &value),
             }
         }
-        Command::Key { dir, command } => {
+        Command::Key {
+            dir,
+            store,
+            command,
+        } => {
+            admin::set_store_spec(store.store.unwrap_or_default());
             let dir = data_dir::resolve(dir.data_dir)?;
             match command {
                 KeyCommand::Issue { network, label } => {
@@ -268,7 +298,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Route { dir, command } => {
+        Command::Route {
+            dir,
+            store,
+            command,
+        } => {
+            admin::set_store_spec(store.store.unwrap_or_default());
             let dir = data_dir::resolve(dir.data_dir)?;
             match command {
                 RouteCommand::Add {
@@ -282,7 +317,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 RouteCommand::List => admin::route::list(&dir),
             }
         }
-        Command::Lease { dir, command } => {
+        Command::Lease {
+            dir,
+            store,
+            command,
+        } => {
+            admin::set_store_spec(store.store.unwrap_or_default());
             let dir = data_dir::resolve(dir.data_dir)?;
             match command {
                 LeaseCommand::Reserve { network, mac, ip } => {
@@ -294,7 +334,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 LeaseCommand::List { network } => admin::lease::list(&dir, &network),
             }
         }
-        Command::Publish { dir, command } => {
+        Command::Publish {
+            dir,
+            store,
+            command,
+        } => {
+            admin::set_store_spec(store.store.unwrap_or_default());
             let dir = data_dir::resolve(dir.data_dir)?;
             match command {
                 PublishCommand::Add {
@@ -362,6 +407,14 @@ mod tests {
         ])
         .is_ok());
         assert!(p(&["network", "--data-dir", "/tmp/x", "list"]).is_ok());
+        let Ok(Cli {
+            command: Command::Key { store, .. },
+        }) = p(&["key", "list", "office", "--store", "file:/tmp/chain"])
+        else {
+            panic!("--store parses on admin commands");
+        };
+        assert_eq!(store.store.as_deref(), Some("file:/tmp/chain"));
+        assert!(p(&["route", "--store", "etcd://h:2379", "list"]).is_ok());
         assert!(p(&["network", "set", "office", "mtu", "1380"]).is_ok());
         assert!(p(&["key", "issue", "office"]).is_ok());
         assert!(p(&["key", "list", "office"]).is_ok());

@@ -11,13 +11,27 @@ pub mod settings;
 pub mod wss_url;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context, Result};
-use chain::{Event, FileStore, Follower, State, Store};
+use chain::{AnyStore, Event, Follower, State, Store};
+
+/// `--store SPEC` (or `ATENET_STORE`) of this run; unset or empty: the file
+/// store in the data directory. Set once by `main` before any command runs.
+static STORE_SPEC: OnceLock<String> = OnceLock::new();
+
+/// Sets the store spec the admin commands open (see [`chain::open`]).
+pub fn set_store_spec(spec: String) {
+    let _ = STORE_SPEC.set(spec);
+}
+
+fn store_spec() -> &'static str {
+    STORE_SPEC.get().map_or("", String::as_str)
+}
 
 /// The chain of one data directory, opened for reading and appending.
 pub struct Chain {
-    store: FileStore,
+    store: AnyStore,
     dir: std::path::PathBuf,
 }
 
@@ -30,10 +44,22 @@ impl std::fmt::Debug for Chain {
 }
 
 impl Chain {
-    /// Opens (creating if needed) the chain in `dir`.
+    /// Opens (creating if needed) the chain `--store` names, by default the
+    /// file store in `dir`.
     pub fn open(dir: &Path) -> Result<Chain> {
-        let store = FileStore::open(dir)
-            .with_context(|| format!("opening the chain in data dir {}", dir.display()))?;
+        Chain::open_spec(store_spec(), dir)
+    }
+
+    /// Opens the chain `spec` names (see [`chain::open`]); `dir` is the data
+    /// directory.
+    pub fn open_spec(spec: &str, dir: &Path) -> Result<Chain> {
+        let store = chain::open(spec, dir).with_context(|| {
+            if spec.trim().is_empty() {
+                format!("opening the chain in data dir {}", dir.display())
+            } else {
+                format!("opening the chain (--store {spec})")
+            }
+        })?;
         Ok(Chain {
             store,
             dir: dir.to_owned(),
@@ -82,4 +108,35 @@ pub fn find_network<'a>(state: &'a State, network: &str) -> Result<&'a chain::Ne
             )
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_specs_open_the_file_store_or_say_why_not() {
+        let data = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let spec = format!("file:{}", other.path().display());
+        Chain::open_spec(&spec, data.path()).unwrap();
+        assert!(other.path().join(chain::file_store::LOG_FILE).exists());
+        assert!(!data.path().join(chain::file_store::LOG_FILE).exists());
+        Chain::open_spec("", data.path()).unwrap();
+        assert!(data.path().join(chain::file_store::LOG_FILE).exists());
+
+        let e = format!(
+            "{:#}",
+            Chain::open_spec("etcd://127.0.0.1:2379", data.path()).unwrap_err()
+        );
+        assert!(
+            e.contains("etcd store not built in this version (see issue 19); use file:PATH"),
+            "{e}"
+        );
+        let e = format!("{:#}", Chain::open_spec("zk://x", data.path()).unwrap_err());
+        assert!(
+            e.contains("bad store `zk://x`") && e.contains("file:PATH"),
+            "{e}"
+        );
+    }
 }
