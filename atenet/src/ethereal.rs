@@ -306,32 +306,20 @@ impl Node {
     /// Switches a frame a service originated into `network`, with the
     /// gateway port as ingress, to the session ports it reaches.
     pub(crate) async fn originate(&mut self, now: Instant, network: ChainId, frame: &[u8]) {
-        let Some(net) = self.networks.get_mut(&network) else {
+        let Some(gateway) = self
+            .networks
+            .get(&network)
+            .and_then(|net| net.ethereal)
+            .map(|ports| ports.gateway)
+        else {
             return;
         };
-        let Some(ports) = net.ethereal else {
-            return;
-        };
-        if net
-            .switch
-            .forward(now, ports.gateway, frame, &mut self.egress)
-            .is_err()
+        if self
+            .switch_from(now, network, gateway, frame)
+            .await
+            .is_none()
         {
             return; // counted by the switch
-        }
-        for &out in &self.egress {
-            if let Some(local) = net.port(out) {
-                deliver(
-                    &mut self.ws,
-                    &mut self.endpoint,
-                    &mut self.udp,
-                    &mut self.counters,
-                    now,
-                    local,
-                    frame,
-                )
-                .await;
-            }
         }
         self.drain_switch_events(network, now).await;
     }

@@ -118,18 +118,35 @@ impl Node {
         is_client: bool,
         frame: &[u8],
     ) {
-        let Some(network) = self.networks.get_mut(&network_id) else {
-            return;
-        };
-        self.counters.frames_received += 1;
-        if network
-            .switch
-            .forward(now, port, frame, &mut self.egress)
-            .is_err()
-        {
-            // Counted by the switch under its reason.
+        if !self.networks.contains_key(&network_id) {
             return;
         }
+        self.counters.frames_received += 1;
+        let Some(reached) = self.switch_from(now, network_id, port, frame).await else {
+            return;
+        };
+        self.drain_switch_events(network_id, now).await;
+        let asker = is_client.then_some(port);
+        self.serve_ethereal(now, network_id, asker, frame, reached)
+            .await;
+    }
+
+    /// Switches `frame` in `network_id` with `ingress` as its ingress port
+    /// and delivers a copy to every egress port by what is behind it;
+    /// returns which service ports it reached (`None`: no such network,
+    /// or the switch dropped it, counted under its reason).
+    pub(crate) async fn switch_from(
+        &mut self,
+        now: Instant,
+        network_id: vswitch::key::ChainId,
+        ingress: vswitch::port::PortId,
+        frame: &[u8],
+    ) -> Option<Reached> {
+        let network = self.networks.get_mut(&network_id)?;
+        network
+            .switch
+            .forward(now, ingress, frame, &mut self.egress)
+            .ok()?;
         let mut reached = Reached::default();
         for &out in &self.egress {
             match network.port(out) {
@@ -149,10 +166,7 @@ impl Node {
                 None => {}
             }
         }
-        self.drain_switch_events(network_id, now).await;
-        let asker = is_client.then_some(port);
-        self.serve_ethereal(now, network_id, asker, frame, reached)
-            .await;
+        Some(reached)
     }
 
     /// An authenticated packet of `session` came from `from`: follow the
