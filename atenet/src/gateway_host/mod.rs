@@ -166,7 +166,10 @@ impl GatewayHosts {
     /// `network` is no longer served here: its host and connections go.
     pub fn remove(&mut self, network: ChainId) {
         if let Some(net) = self.hosts.nets.remove(&network) {
-            add(&mut self.retired, &net.host.counters());
+            let mut gone = net.host.counters();
+            // Its connections went with it: none of them is active now.
+            gone.tcp_active = 0;
+            self.retired.add(&gone);
             self.conns.retain(|(chain, _), _| *chain != network);
             for service in &mut self.services {
                 service.network_removed(network);
@@ -265,7 +268,7 @@ impl GatewayHosts {
     pub fn counters(&self) -> BTreeMap<String, u64> {
         let mut total = self.retired;
         for net in self.hosts.nets.values() {
-            add(&mut total, &net.host.counters());
+            total.add(&net.host.counters());
         }
         let c = &self.counters;
         let mut out: BTreeMap<String, u64> =
@@ -359,8 +362,4 @@ fn stamp(out: &mut [HostTransmit], service: usize) {
         }
         transmit.service = service;
     }
-}
-
-fn add(total: &mut vhost::Counters, more: &vhost::Counters) {
-    total.add(more);
 }

@@ -38,6 +38,16 @@ struct TcpClient {
     peer_closed: bool,
 }
 
+impl TcpClient {
+    fn new() -> Self {
+        Self {
+            framer: TcpFramer::for_queries(),
+            in_flight: 0,
+            peer_closed: false,
+        }
+    }
+}
+
 /// Service counters beside the forwarder's.
 #[derive(Debug, Clone, Copy, Default)]
 struct Counters {
@@ -183,14 +193,7 @@ impl GatewayService for DnsService {
                 );
             }
             Event::TcpAccepted { conn, .. } => {
-                self.tcp.insert(
-                    (network, conn),
-                    TcpClient {
-                        framer: TcpFramer::for_queries(),
-                        in_flight: 0,
-                        peer_closed: false,
-                    },
-                );
+                self.tcp.insert((network, conn), TcpClient::new());
             }
             Event::TcpReadable(conn) => self.read_tcp(cx, network, conn),
             Event::TcpPeerClosed(conn) => {
