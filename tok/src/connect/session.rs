@@ -21,8 +21,8 @@ use vswitch::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Received};
 use vswitch::key::{AccessKey, KeyRole};
 use vswitch::wire::{PacketKind, SessionId, MAX_FRAME, MAX_PACKET, MIN_FRAME};
 
-use super::dhcp_apply::{self, Applier, Apply};
-use super::dhcp_client::{ClientEvent, DhcpClient, Lost};
+use super::dhcp_apply::{Applier, Apply};
+use super::dhcp_client::DhcpClient;
 use super::dhcp_wire::{self, MAX_CLIENT_FRAME};
 use super::failover::{Failover, GaveUp, RETRY, SILENCE};
 use super::garp::{self, GARP_INTERVAL, GARP_LEN};
@@ -31,6 +31,8 @@ use super::offload::coalesce::{CoalesceStats, Coalescer};
 use super::offload::segment::{self, Read, SegmentStats};
 use super::offload::VNET_HDR_LEN;
 use super::tap::Tap;
+
+mod dhcp;
 
 /// Tap reads: the virtio header and a frame of any MTU a user may set later
 /// with `ip`, or a TCP super-frame (64 KiB by default: twice that).
@@ -455,70 +457,6 @@ impl Client {
                 }
             }
             self.on_dhcp_timer(now).await;
-        }
-    }
-
-    async fn on_dhcp_timer(&mut self, now: Instant) {
-        if let Some(client) = self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
-            if client.poll_timeout().is_some_and(|t| t <= now) {
-                client.handle_timeout(now);
-            }
-        }
-        self.drain_dhcp().await;
-    }
-
-    /// Sends what the DHCP client queued and applies its lease events.
-    async fn drain_dhcp(&mut self) {
-        loop {
-            let n = match self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
-                Some(client) => client.poll_transmit(&mut self.dhcp_buf),
-                None => None,
-            };
-            let Some(n) = n else {
-                break;
-            };
-            self.seal_and_send(PacketKind::Frame, Payload::Dhcp(n))
-                .await;
-        }
-        let mut announce = false;
-        while let Some(ev) = self
-            .dhcp
-            .as_mut()
-            .and_then(|d| d.client.as_mut())
-            .and_then(DhcpClient::poll_event)
-        {
-            let job = match ev {
-                ClientEvent::Bound { lease, new } => {
-                    if new {
-                        eprintln!("{}", dhcp_apply::summary(&lease));
-                        if !self.ipv4.contains(&lease.addr) {
-                            self.ipv4.push(lease.addr);
-                        }
-                        announce = true;
-                    }
-                    Apply::Bound { lease, new }
-                }
-                ClientEvent::Lost { lease, why } => {
-                    eprintln!(
-                        "lease {}/{} {}",
-                        lease.addr,
-                        lease.prefix,
-                        match why {
-                            Lost::Expired => "expired; asking for a new one",
-                            Lost::Nak => "refused by the server (DHCPNAK); asking for a new one",
-                            Lost::Replaced => "replaced by the server",
-                        }
-                    );
-                    self.ipv4.retain(|ip| *ip != lease.addr);
-                    Apply::Lost(lease)
-                }
-            };
-            if let Some(dhcp) = &self.dhcp {
-                let _ = dhcp.applier.send(job);
-            }
-        }
-        if announce {
-            self.send_garps().await;
         }
     }
 
