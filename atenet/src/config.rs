@@ -52,8 +52,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
 
-    /// Not supported yet by this build (etcd backend).
-    #[arg(long, value_name = "URL", hide = true)]
+    /// Where the chain lives: `file:PATH`, or empty/`default` for the
+    /// file store in the data directory (`etcd://HOST:PORT,...` is refused
+    /// by this build). Default: $ATENET_STORE, else the data directory.
+    #[arg(long, value_name = "SPEC", env = "ATENET_STORE")]
     pub store: Option<String>,
 
     /// Serve browsers on this TCP address: the page at https://ADDR/ and
@@ -102,6 +104,9 @@ pub struct ServeArgs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// `--store` / `ATENET_STORE` as given (see `chain::open`); empty: the
+    /// file store in `data_dir`.
+    pub store: String,
     pub listen: SocketAddr,
     pub advertise: SocketAddr,
     pub metrics: Option<SocketAddr>,
@@ -116,12 +121,9 @@ pub struct Config {
 impl ServeArgs {
     /// Resolves defaults from the environment and the host.
     pub fn resolve(self) -> anyhow::Result<Config> {
-        let unsupported = [
-            ("--store", self.store.is_some()),
-            ("--config", self.config.is_some()),
-        ];
+        let unsupported = [("--config", self.config.is_some())];
         if let Some((flag, _)) = unsupported.iter().find(|(_, given)| *given) {
-            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --listen, --advertise, --metrics, --wss, --dns");
+            bail!("{flag} is not supported yet by this build; accepted: --data-dir, --store, --listen, --advertise, --metrics, --wss, --dns");
         }
         let dns = self
             .dns
@@ -136,6 +138,9 @@ impl ServeArgs {
                 std::env::var_os("HOME").map(PathBuf::from),
             )?,
         };
+        let store = self.store.unwrap_or_default();
+        // Refused here, before anything starts, with the forms accepted.
+        chain::StoreSpec::parse(&store, &data_dir)?;
         let advertise = match self.advertise {
             Some(addr) => addr,
             None => {
@@ -161,6 +166,7 @@ impl ServeArgs {
                 .nat_idle
                 .map(|secs| std::time::Duration::from_secs(secs.max(1))),
             data_dir,
+            store,
             listen: self.listen,
             advertise,
             metrics: self.metrics,
@@ -292,6 +298,35 @@ mod tests {
         .unwrap();
         let Command::Serve(args) = cli.command;
         assert_eq!(args.resolve().unwrap().dns.len(), 2);
+    }
+
+    fn resolve_store(store: &str) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from([
+            "atenet",
+            "serve",
+            "--store",
+            store,
+            "--advertise",
+            "192.0.2.1:7370",
+            "--data-dir",
+            "/tmp/x",
+        ])?;
+        let Command::Serve(args) = cli.command;
+        args.resolve()
+    }
+
+    #[test]
+    fn store_spec_is_checked_before_start() {
+        assert_eq!(
+            resolve_store("file:/srv/chain").unwrap().store,
+            "file:/srv/chain"
+        );
+        assert_eq!(resolve_store("").unwrap().store, "");
+        let err = format!("{:#}", resolve_store("zookeeper://h:1").unwrap_err());
+        assert!(
+            err.contains("zookeeper://h:1") && err.contains("file:PATH"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chain::{Event, FileStore, State, Store};
+use chain::{Event, State, Store};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tokio::net::TcpListener;
@@ -99,8 +99,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("setting mode 0700 on {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(
-        FileStore::open(&config.data_dir)
-            .with_context(|| format!("opening the chain in {}", config.data_dir.display()))?,
+        chain::open(&config.store, &config.data_dir).with_context(|| {
+            format!(
+                "opening the chain (--store {:?}, data dir {})",
+                config.store,
+                config.data_dir.display()
+            )
+        })?,
     );
     let mut rng = StdRng::from_entropy();
     let first_key = {

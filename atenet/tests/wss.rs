@@ -43,6 +43,7 @@ async fn start(dir: &Path, tls: WssTls) -> Running {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     atenet::start(Config {
         data_dir: dir.to_path_buf(),
+        store: String::new(),
         listen: any,
         advertise: any,
         metrics: None,

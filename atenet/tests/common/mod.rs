@@ -146,6 +146,7 @@ pub async fn start_node_at(dir: &Path, listen: SocketAddr, metrics: bool) -> Run
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
     atenet::start(Config {
         data_dir: dir.to_path_buf(),
+        store: String::new(),
         listen,
         advertise: listen,
         metrics: metrics.then_some(loopback),
