@@ -74,11 +74,11 @@ pub async fn follow(
 /// What a new chain state means to the node: networks to serve (and their
 /// ethereal services), keys to accept or revoke, peers to dial or forget.
 impl crate::state::Node {
-    pub(crate) async fn reconcile(&mut self, state: &Arc<State>, now: std::time::Instant) {
+    pub(crate) fn reconcile(&mut self, state: &Arc<State>, now: std::time::Instant) {
         self.reconcile_networks(state);
-        self.reconcile_services(state, now).await;
-        self.reconcile_revocations(state, now).await;
-        self.reconcile_nodes(state, now).await;
+        self.reconcile_services(state, now);
+        self.reconcile_revocations(state, now);
+        self.reconcile_nodes(state, now);
     }
 
     /// New networks get a switch and their node key; new live keys are
@@ -141,7 +141,7 @@ impl crate::state::Node {
 
     /// Keys no longer live (revoked) are revoked in the endpoint, and their
     /// sessions told to leave and removed at once.
-    async fn reconcile_revocations(&mut self, state: &State, now: std::time::Instant) {
+    fn reconcile_revocations(&mut self, state: &State, now: std::time::Instant) {
         let gone: Vec<(ChainId, KeyId)> = self
             .keys
             .iter()
@@ -163,9 +163,8 @@ impl crate::state::Node {
                 .map(|(session, _)| *session)
                 .collect();
             for &session in &sessions {
-                self.queue_leave(session);
+                self.queue_leave(now, session);
             }
-            self.flush_queued().await;
             let ended = self.endpoint.revoke_key(chain, key_id);
             for session in sessions.into_iter().chain(ended) {
                 self.detach(session, now, "key revoked");
@@ -179,7 +178,7 @@ impl crate::state::Node {
     }
 
     /// Every other present node is a peer; nodes that left are forgotten.
-    async fn reconcile_nodes(&mut self, state: &State, now: std::time::Instant) {
+    fn reconcile_nodes(&mut self, state: &State, now: std::time::Instant) {
         let mut present = Vec::new();
         for (id, node) in state.nodes() {
             let Ok(id) = id.parse::<NodeId>() else {
@@ -210,9 +209,8 @@ impl crate::state::Node {
         for node in left {
             let sessions = self.peers.forget(node);
             for &session in &sessions {
-                self.queue_leave(session);
+                self.queue_leave(now, session);
             }
-            self.flush_queued().await;
             for session in sessions {
                 self.detach(session, now, "peer left the chain");
             }

@@ -25,7 +25,7 @@ use vswitch::port::PortId;
 use crate::egress::deliver;
 use crate::network::{LocalPort, ServiceKind};
 use crate::services::dhcp::{is_request, reply_client};
-use crate::state::{unix_ms, Node};
+use crate::state::Node;
 
 /// The local client whose frame a service is handling: the only port its
 /// replies may go to, and the source MAC NAT answers to. Passed with the
@@ -57,7 +57,7 @@ impl Node {
     /// Shows a frame switched in `network` to the services. `asker` is the
     /// client port it came from (`None`: from a peer node, which is
     /// snooped but never answered: its own node answers it).
-    pub(crate) async fn serve_ethereal(
+    pub(crate) fn serve_ethereal(
         &mut self,
         now: Instant,
         network: ChainId,
@@ -69,6 +69,7 @@ impl Node {
             let mac = frame.get(6..12)?.try_into().ok()?;
             Some(Asker { port, mac })
         });
+        let now_ms = self.unix_ms_at(now);
         let services = &mut self.services;
         let Some(ethereal) = services.nets.get_mut(&network) else {
             return;
@@ -80,7 +81,7 @@ impl Node {
         if let (Observed::Learned { ip, mac, .. }, Some(dhcp)) = (observed, &mut ethereal.dhcp) {
             dhcp.server.observe_arp_reply(
                 now,
-                unix_ms(),
+                now_ms,
                 ip,
                 mac,
                 &services.leases,
@@ -93,7 +94,7 @@ impl Node {
                     // Refusals are counted by the server under their reason.
                     let _ = dhcp.server.handle_frame(
                         now,
-                        unix_ms(),
+                        now_ms,
                         frame,
                         &services.leases,
                         &mut services.actions,
@@ -111,13 +112,13 @@ impl Node {
                 }
             }
         }
-        self.flush_services(now, network, asker).await;
+        self.flush_services(now, network, asker);
     }
 
     /// A chain state arrived: ports and gateways for new networks, DHCP
     /// settings, routes and leases into the router, then the DHCP servers
     /// learn which of their claims won.
-    pub(crate) async fn reconcile_services(&mut self, state: &Arc<State>, now: Instant) {
+    pub(crate) fn reconcile_services(&mut self, state: &Arc<State>, now: Instant) {
         self.services.leases.set_state(Arc::clone(state));
         for net in state.networks() {
             let Some(chain) = crate::network::parse_chain_id(&net.id) else {
@@ -127,35 +128,34 @@ impl Node {
                 self.services.ensure(now, net, network);
             }
         }
-        let now_ms = unix_ms();
+        let now_ms = self.unix_ms_at(now);
         self.services.sync_router(state, now, now_ms);
         let networks: Vec<ChainId> = self.services.nets.keys().copied().collect();
         self.flush_services(
             now,
             networks.first().copied().unwrap_or(ChainId([0; 16])),
             None,
-        )
-        .await;
+        );
         for chain in networks {
             let services = &mut self.services;
             if let Some(dhcp) = services.nets.get_mut(&chain).and_then(|n| n.dhcp.as_mut()) {
                 dhcp.server
                     .chain_updated(now, now_ms, &services.leases, &mut services.actions);
             }
-            self.flush_services(now, chain, None).await;
+            self.flush_services(now, chain, None);
         }
         self.sync_nat(now, state);
-        self.flush_nat(now).await;
+        self.flush_nat(now);
     }
 
     /// The services' timers: ARP resolution timeouts, DHCP probes that
     /// stayed silent, offers and claims that time out, lease retirement,
     /// the virtual hosts' TCP timers and their services'.
-    pub(crate) async fn on_services_timer(&mut self, now: Instant) {
+    pub(crate) fn on_services_timer(&mut self, now: Instant) {
+        let now_ms = self.unix_ms_at(now);
         let services = &mut self.services;
         services.router.handle_timeout(now, &mut services.outbox);
         services.hosts.handle_timeout(now);
-        let now_ms = unix_ms();
         let due: Vec<ChainId> = services
             .nets
             .iter()
@@ -168,21 +168,21 @@ impl Node {
             .map(|(chain, _)| *chain)
             .collect();
         let any = due.first().copied().unwrap_or(ChainId([0; 16]));
-        self.flush_services(now, any, None).await;
+        self.flush_services(now, any, None);
         for chain in due {
             let services = &mut self.services;
             if let Some(dhcp) = services.nets.get_mut(&chain).and_then(|n| n.dhcp.as_mut()) {
                 dhcp.server
                     .handle_timeout(now, now_ms, &services.leases, &mut services.actions);
             }
-            self.flush_services(now, chain, None).await;
+            self.flush_services(now, chain, None);
         }
     }
 
     /// Carries out what the router's outbox and `network`'s DHCP actions
     /// hold. `asker` is the client whose frame was just handled, if any:
     /// the only port replies may go to.
-    async fn flush_services(&mut self, now: Instant, network: ChainId, asker: Option<Asker>) {
+    fn flush_services(&mut self, now: Instant, network: ChainId, asker: Option<Asker>) {
         if !self.services.outbox.is_empty() {
             // Taken out while its frames are sent (no allocation: a
             // zero-capacity outbox holds no buffers).
@@ -190,11 +190,11 @@ impl Node {
             for output in outbox.iter() {
                 match output {
                     Output::Reply(frame) => match asker {
-                        Some(asker) => self.send_to_client(now, network, asker.port, frame).await,
+                        Some(asker) => self.send_to_client(now, network, asker.port, frame),
                         None => self.services.counters.unsent += 1,
                     },
                     Output::Originate { network, frame } => {
-                        self.originate(now, ChainId(network.0), frame).await;
+                        self.originate(now, ChainId(network.0), frame);
                     }
                     Output::ToNat { network, packet } => {
                         // Only frames from local clients reach the router
@@ -212,7 +212,7 @@ impl Node {
             outbox.clear();
             self.services.outbox = outbox;
         }
-        self.flush_gateway_hosts(now).await;
+        self.flush_gateway_hosts(now);
         if !self.services.actions.is_empty() {
             let mut actions = std::mem::take(&mut self.services.actions);
             for action in actions.drain(..) {
@@ -222,7 +222,7 @@ impl Node {
                             .map(|a| a.port)
                             .or_else(|| self.dhcp_client(now, network, &frame));
                         match client {
-                            Some(port) => self.send_to_client(now, network, port, &frame).await,
+                            Some(port) => self.send_to_client(now, network, port, &frame),
                             None => self.services.counters.unsent += 1,
                         }
                     }
@@ -234,7 +234,7 @@ impl Node {
                         let mut probe = std::mem::take(&mut self.services.probe);
                         probe.clear();
                         vrouter::arp_probe(&mut probe, node_mac, ip);
-                        self.originate(now, network, &probe).await;
+                        self.originate(now, network, &probe);
                         self.services.probe = probe;
                     }
                     write => {
@@ -246,29 +246,29 @@ impl Node {
             actions.append(&mut self.services.actions);
             self.services.actions = actions;
         }
-        self.flush_nat(now).await;
+        self.flush_nat(now);
     }
 
     /// What the gateway services' host sockets brought back.
-    pub(crate) async fn on_host_message(
+    pub(crate) fn on_host_message(
         &mut self,
         now: Instant,
         service: usize,
         message: crate::gateway_host::HostMessage,
     ) {
         self.services.hosts.handle_host(now, service, message);
-        self.flush_gateway_hosts(now).await;
+        self.flush_gateway_hosts(now);
     }
 
     /// Carries out what the virtual hosts produced: frames to their
     /// clients (switched from the gateway port), messages to the host
     /// network.
-    async fn flush_gateway_hosts(&mut self, now: Instant) {
+    fn flush_gateway_hosts(&mut self, now: Instant) {
         for transmit in self.services.hosts.take_host_out() {
             self.host_sockets.send(transmit);
         }
         for (network, frame) in self.services.hosts.take_frames() {
-            self.originate(now, network, &frame).await;
+            self.originate(now, network, &frame);
         }
     }
 
@@ -281,7 +281,7 @@ impl Node {
     }
 
     /// Delivers an answer to one client port of `network`.
-    async fn send_to_client(&mut self, now: Instant, network: ChainId, port: PortId, frame: &[u8]) {
+    fn send_to_client(&mut self, now: Instant, network: ChainId, port: PortId, frame: &[u8]) {
         let local = self
             .networks
             .get(&network)
@@ -294,18 +294,17 @@ impl Node {
         deliver(
             &mut self.ws,
             &mut self.endpoint,
-            &mut self.udp,
+            &mut self.out,
             &mut self.counters,
             now,
             local,
             frame,
-        )
-        .await;
+        );
     }
 
     /// Switches a frame a service originated into `network`, with the
     /// gateway port as ingress, to the session ports it reaches.
-    pub(crate) async fn originate(&mut self, now: Instant, network: ChainId, frame: &[u8]) {
+    pub(crate) fn originate(&mut self, now: Instant, network: ChainId, frame: &[u8]) {
         let Some(gateway) = self
             .networks
             .get(&network)
@@ -314,13 +313,9 @@ impl Node {
         else {
             return;
         };
-        if self
-            .switch_from(now, network, gateway, frame)
-            .await
-            .is_none()
-        {
+        if self.switch_from(now, network, gateway, frame).is_none() {
             return; // counted by the switch
         }
-        self.drain_switch_events(network, now).await;
+        self.drain_switch_events(network, now);
     }
 }

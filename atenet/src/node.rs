@@ -12,20 +12,21 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use chain::{Event, State, Store};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vswitch::endpoint::{Endpoint, EndpointConfig};
 use vswitch::key::AccessKey;
 use vswitch::wire::SessionId;
 
 use crate::config::Config;
+use crate::edge::Edge;
 use crate::gateway_host::{GatewayHosts, GatewayService};
 use crate::host_sockets::HostSockets;
 use crate::peers::{NodeId, Peers};
@@ -33,14 +34,9 @@ use crate::services::dns::DnsService;
 use crate::services::lease_store::{self, AppendStats, ChainLeases};
 use crate::services::Services;
 use crate::state::{unix_ms, Attached, Node, PACKET_BUF};
-use crate::status::{self, Counters, NodeHandle, Snapshot, StatusSocket};
+use crate::status::{self, Counters, NodeHandle, StatusSocket};
 use crate::{bootstrap, chain_sync, metrics};
 
-/// Receive batches (`recvmmsg` calls of up to 32 buffers) handled per
-/// wake-up before timers and other sources get a turn.
-const RECEIVE_BURST: usize = 8;
-/// How often peers are (re)connected and their reachability checked.
-const PEER_TICK: Duration = Duration::from_millis(250);
 /// Pending snapshot requests (status readers, scrapes) before they wait.
 const QUERY_QUEUE: usize = 32;
 
@@ -213,7 +209,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         listen: local_addr,
         advertise,
         started: Instant::now(),
-        udp: socket,
+        started_ms: unix_ms(),
+        out: crate::outbox::Outbox::default(),
+        data_path: crate::report::data_path(&socket),
         endpoint: Endpoint::new(EndpointConfig::default()),
         rng,
         networks: HashMap::new(),
@@ -224,7 +222,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         egress: Vec::with_capacity(64),
         tx: Box::new([0; PACKET_BUF]),
         reply: Box::new([0; PACKET_BUF]),
-        queued: Vec::new(),
         last_mac_sweep: Instant::now(),
         services: Services::new(
             id,
@@ -233,9 +230,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         ),
     };
     let task = tokio::spawn(async move {
-        let mut node = node;
-        node.run(state_rx, query_rx, shutdown_rx).await;
-        node.leave_all().await;
+        let mut edge = Edge { node, udp: socket };
+        edge.run(state_rx, query_rx, shutdown_rx).await;
+        edge.leave_all().await;
         let left = append(
             &store,
             Event::NodeLeft {
@@ -270,82 +267,6 @@ async fn append(store: &Arc<dyn Store>, event: Event) -> anyhow::Result<()> {
 }
 
 impl Node {
-    /// The event loop: datagrams, timers, chain states and status queries,
-    /// until shutdown.
-    async fn run(
-        &mut self,
-        mut states: watch::Receiver<Arc<State>>,
-        mut queries: mpsc::Receiver<oneshot::Sender<Snapshot>>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut rx = udpio::RxBatch::new();
-        let mut peer_tick = tokio::time::interval(PEER_TICK);
-        peer_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            // Whatever the last event sealed (frames wait in the send lanes
-            // to leave together) goes out before the node waits again.
-            crate::egress::flush(&mut self.udp, &mut self.counters).await;
-            let timer = self.endpoint.poll_timeout().map_or_else(
-                || tokio::time::Instant::now() + PEER_TICK,
-                tokio::time::Instant::from_std,
-            );
-            let services_timer = self.services.poll_timeout();
-            let services_at = services_timer.map_or_else(
-                || tokio::time::Instant::now() + PEER_TICK,
-                tokio::time::Instant::from_std,
-            );
-            // At least 1 ms away: a timer that stays due cannot spin the loop.
-            let nat_at = tokio::time::Instant::from_std(self.nat.poll_timeout())
-                .max(tokio::time::Instant::now() + Duration::from_millis(1));
-            tokio::select! {
-                biased;
-                () = crate::shutdown::stopped(&mut shutdown) => return,
-                received = self.udp.recv(&mut rx) => match received {
-                    Ok(_) => {
-                        self.on_batch(&mut rx).await;
-                        // Drain what else is queued before looking at timers.
-                        for _ in 0..RECEIVE_BURST {
-                            match self.udp.try_recv(&mut rx) {
-                                Ok(0) => break,
-                                Ok(_) => self.on_batch(&mut rx).await,
-                                Err(err) => {
-                                    tracing::debug!(%err, "UDP receive failed");
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    Err(err) => tracing::debug!(%err, "UDP receive failed"),
-                },
-                () = tokio::time::sleep_until(timer) => {
-                    self.endpoint.handle_timeout(Instant::now());
-                    self.drain_endpoint_events(Instant::now()).await;
-                }
-                () = tokio::time::sleep_until(services_at), if services_timer.is_some() => {
-                    self.on_services_timer(Instant::now()).await;
-                }
-                () = tokio::time::sleep_until(nat_at) => self.on_nat_timer(Instant::now()).await,
-                Some(event) = self.nat.recv() => self.on_nat_event(Instant::now(), event).await,
-                _ = peer_tick.tick() => self.on_peer_tick(Instant::now()).await,
-                changed = states.changed() => {
-                    if changed.is_err() {
-                        if !*shutdown.borrow() {
-                            tracing::error!("chain sync stopped; shutting down");
-                        }
-                        return;
-                    }
-                    let state = Arc::clone(&states.borrow_and_update());
-                    self.ws.update_tokens(&state);
-                    self.reconcile(&state, Instant::now()).await;
-                }
-                Some(event) = self.ws.recv() => self.on_ws_event(Instant::now(), event).await,
-                Some(reply) = queries.recv() => {
-                    let _ = reply.send(self.snapshot(Instant::now()));
-                }
-            }
-        }
-    }
-
     /// Ends a session: its port (and learned MACs) go, and for a peer the
     /// link is retried later. Safe to call for a session already gone.
     pub(crate) fn detach(&mut self, session: SessionId, now: Instant, why: &str) {
@@ -387,14 +308,10 @@ impl Node {
     }
 
     /// Tells every session "leave" (clean shutdown).
-    async fn leave_all(&mut self) {
+    pub(crate) fn leave_all(&mut self, now: Instant) {
         let sessions: Vec<SessionId> = self.sessions.keys().copied().collect();
         for session in sessions {
-            self.send_leave(session).await;
+            self.send_leave(now, session);
         }
-    }
-
-    fn snapshot(&self, now: Instant) -> Snapshot {
-        crate::report::snapshot(self, now)
     }
 }

@@ -133,7 +133,7 @@ pub(crate) fn snapshot(node: &Node, now: Instant) -> Snapshot {
         listen: node.listen.to_string(),
         advertise: node.advertise.to_string(),
         uptime_secs: now.saturating_duration_since(node.started).as_secs(),
-        data_path: data_path(&node.udp),
+        data_path: node.data_path.clone(),
         networks,
         peers,
         clients,

@@ -54,7 +54,7 @@ impl Node {
                     }
                     Err(err) => {
                         tracing::warn!(%err, from = %info.remote, "client refused");
-                        self.queue_leave(session);
+                        self.queue_leave(now, session);
                         self.endpoint.remove_session(session);
                     }
                 }
@@ -106,7 +106,7 @@ impl Node {
                 let dropped = if keep_old { session } else { old };
                 tracing::debug!(peer = %node, kept = %if keep_old { old } else { session }, %dropped, "duplicate peer session");
                 // Tell the other side, in case it decided otherwise.
-                self.queue_leave(dropped);
+                self.queue_leave(now, dropped);
                 if keep_old {
                     self.endpoint.remove_session(session);
                     return;
@@ -135,12 +135,12 @@ impl Node {
                 );
                 self.peers
                     .session_up(network, node, session, initiator, now);
-                self.queue_hello(session);
+                self.queue_hello(now, session);
                 self.retire_stale_at(now, node, from);
             }
             Err(err) => {
                 tracing::warn!(%err, peer = %node, "peer port refused");
-                self.queue_leave(session);
+                self.queue_leave(now, session);
                 self.endpoint.remove_session(session);
             }
         }
@@ -188,60 +188,36 @@ impl Node {
         if actual != node {
             tracing::info!(stale = %node, %actual, "peer address now answers as another node; forgetting the old id");
             for session in self.peers.mark_stale(node) {
-                self.queue_leave(session);
+                self.queue_leave(now, session);
                 self.detach(session, now, "stale node id");
             }
         }
     }
 
-    /// Sends what the synchronous handlers sealed (hellos, leaves).
-    pub(crate) async fn flush_queued(&mut self) {
-        let mut queued = std::mem::take(&mut self.queued);
-        for (packet, to) in queued.drain(..) {
-            crate::egress::send(&mut self.udp, &mut self.counters, &packet, to).await;
-        }
-        // Keep the allocation for next time.
-        self.queued = queued;
-    }
-
-    fn queue_hello(&mut self, session: SessionId) {
+    fn queue_hello(&mut self, now: Instant, session: SessionId) {
         let mut hello = [0u8; HELLO_LEN];
         hello[0] = HELLO_TAG;
         hello[1..].copy_from_slice(&self.id.to_bytes());
-        self.queue_sealed(session, PacketKind::Control, &hello);
+        self.queue_sealed(now, session, PacketKind::Control, &hello);
     }
 
-    /// Seals a "leave" now, while the session still exists; it is sent by
-    /// the next [`Node::flush_queued`].
-    pub(crate) fn queue_leave(&mut self, session: SessionId) {
-        self.queue_sealed(session, PacketKind::Leave, &[]);
+    /// Seals a "leave" now, while the session still exists (into the
+    /// outbox, before the session is removed).
+    pub(crate) fn queue_leave(&mut self, now: Instant, session: SessionId) {
+        self.queue_sealed(now, session, PacketKind::Leave, &[]);
     }
 
-    /// Seals a packet for `session` now and queues it. Only rare events
-    /// (session changes) come here, so the copy is no per-frame cost.
-    fn queue_sealed(&mut self, session: SessionId, kind: PacketKind, payload: &[u8]) {
-        if self.queued.len() >= MAX_QUEUED {
-            return;
-        }
-        let Some(remote) = self.remote_of(session) else {
-            return;
-        };
-        match self
-            .endpoint
-            .seal(Instant::now(), session, kind, payload, &mut self.tx[..])
-        {
-            Ok(len) => self.queued.push((self.tx[..len].to_vec(), remote)),
-            Err(err) => tracing::debug!(%session, %err, "sealing {kind:?} failed"),
-        }
+    /// Seals a packet for `session` now, into the outbox.
+    fn queue_sealed(&mut self, now: Instant, session: SessionId, kind: PacketKind, payload: &[u8]) {
+        self.send_payload(now, session, kind, payload);
     }
 
     /// Drains the endpoint's timer events (drain rule: after every handle*).
-    pub(crate) async fn drain_endpoint_events(&mut self, now: Instant) {
-        self.flush_queued().await;
+    pub(crate) fn drain_endpoint_events(&mut self, now: Instant) {
         while let Some(event) = self.endpoint.poll_event() {
             match event {
                 EndpointEvent::KeepaliveDue(session) => {
-                    self.send_payload(session, PacketKind::Keepalive, &[]).await;
+                    self.send_payload(now, session, PacketKind::Keepalive, &[]);
                 }
                 EndpointEvent::Confirmed(session) => self.on_confirmed(now, session),
                 EndpointEvent::Expired(session) => {
@@ -258,7 +234,7 @@ impl Node {
 
     /// Drains a switch's events: a client whose MAC now arrives from a peer
     /// moved to that node, so its session here ends at once.
-    pub(crate) async fn drain_switch_events(&mut self, network: ChainId, now: Instant) {
+    pub(crate) fn drain_switch_events(&mut self, network: ChainId, now: Instant) {
         let mut moved: Vec<LocalPort> = Vec::new();
         if let Some(net) = self.networks.get_mut(&network) {
             while let Some(SwitchEvent::MacMoved { mac, from, .. }) = net.switch.poll_event() {
@@ -274,8 +250,7 @@ impl Node {
             self.counters.clients_moved += 1;
             match port {
                 LocalPort::Client(egress) => {
-                    self.send_payload(egress.session, PacketKind::Leave, &[])
-                        .await;
+                    self.send_payload(now, egress.session, PacketKind::Leave, &[]);
                     self.detach(egress.session, now, "client moved to another node");
                 }
                 LocalPort::Ws(ws) => self.detach_ws(ws, "client moved to another node"),
@@ -285,7 +260,7 @@ impl Node {
     }
 
     /// Connects to peers that are due, and logs reachability changes.
-    pub(crate) async fn on_peer_tick(&mut self, now: Instant) {
+    pub(crate) fn on_peer_tick(&mut self, now: Instant) {
         let networks: Vec<ChainId> = self.networks.keys().copied().collect();
         for attempt in self.peers.due(now, &networks) {
             if attempt.addr == self.advertise || attempt.addr == self.listen {
@@ -309,13 +284,7 @@ impl Node {
                     if let Some(old) = self.peers.set_pending(attempt, initiated.session) {
                         self.endpoint.remove_session(old);
                     }
-                    crate::egress::send(
-                        &mut self.udp,
-                        &mut self.counters,
-                        &self.tx[..initiated.len],
-                        attempt.addr,
-                    )
-                    .await;
+                    crate::egress::send(&mut self.out, &self.tx[..initiated.len], attempt.addr);
                 }
                 Err(err) => {
                     tracing::debug!(peer = %attempt.node, %err, "peer handshake not started");
@@ -348,11 +317,9 @@ impl Node {
             }
             self.services.router.expire(now);
         }
-        self.drain_endpoint_events(now).await;
+        self.drain_endpoint_events(now);
     }
 }
 
-/// Most sealed packets waiting in [`Node::flush_queued`].
-const MAX_QUEUED: usize = 1024;
 /// How often aged MAC entries are swept from every switch.
 const MAC_SWEEP: Duration = Duration::from_secs(10);

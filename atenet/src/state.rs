@@ -42,8 +42,14 @@ pub(crate) struct Node {
     pub(crate) listen: SocketAddr,
     pub(crate) advertise: SocketAddr,
     pub(crate) started: Instant,
-    /// The node's UDP socket with batched receive and GSO send lanes.
-    pub(crate) udp: udpio::UdpIo,
+    /// The wall clock at `started`, in Unix milliseconds: the core reads
+    /// wall time (lease times in the chain) as `started_ms + (now -
+    /// started)`, so time comes only from the `now` it is given.
+    pub(crate) started_ms: u64,
+    /// Datagrams decided and sealed, waiting for the edge to send them.
+    pub(crate) out: crate::outbox::Outbox,
+    /// How the edge's socket sends and receives (for the status report).
+    pub(crate) data_path: String,
     pub(crate) endpoint: Endpoint,
     pub(crate) rng: StdRng,
     pub(crate) networks: HashMap<ChainId, Network>,
@@ -58,8 +64,6 @@ pub(crate) struct Node {
     pub(crate) tx: Box<[u8; PACKET_BUF]>,
     /// Where the endpoint writes handshake replies (reused).
     pub(crate) reply: Box<[u8; PACKET_BUF]>,
-    /// Sealed packets the synchronous handlers left to send (hellos, leaves).
-    pub(crate) queued: Vec<(Vec<u8>, SocketAddr)>,
     pub(crate) last_mac_sweep: Instant,
     /// The gateways, router and DHCP servers of every network.
     pub(crate) services: Services,
@@ -69,6 +73,15 @@ pub(crate) struct Node {
     pub(crate) nat: crate::nat::NatService,
     /// The gateway services' sockets on the host network.
     pub(crate) host_sockets: crate::host_sockets::HostSockets,
+}
+
+impl Node {
+    /// Wall time at `now`, in Unix milliseconds (see `started_ms`).
+    pub(crate) fn unix_ms_at(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.started).as_millis();
+        self.started_ms
+            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+    }
 }
 
 /// Milliseconds since the Unix epoch (lease times in the chain).

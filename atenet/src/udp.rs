@@ -9,7 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use udpio::RxBatch;
 use vswitch::endpoint::Received;
 use vswitch::wire::{PacketKind, SessionId};
 
@@ -19,25 +18,14 @@ use crate::network::LocalPort;
 use crate::state::{Attached, Node};
 
 impl Node {
-    /// Handles what one `recvmmsg` brought: every datagram of every buffer
-    /// (GRO glues a sender's datagrams at a fixed stride). Sealed answers
-    /// wait in the send lanes; the caller flushes them.
-    pub(crate) async fn on_batch(&mut self, rx: &mut RxBatch) {
-        self.counters.receive_calls += 1;
-        let now = Instant::now();
-        for (from, packet) in rx.datagrams() {
-            self.on_datagram(now, from, packet).await;
-        }
-    }
-
     /// Handles one received datagram.
-    pub(crate) async fn on_datagram(&mut self, now: Instant, from: SocketAddr, packet: &mut [u8]) {
+    pub(crate) fn on_datagram(&mut self, now: Instant, from: SocketAddr, packet: &mut [u8]) {
         self.counters.packets_received += 1;
         let received = self
             .endpoint
             .handle(now, from, packet, &mut self.rng, &mut self.reply[..]);
         match received {
-            Received::Frame { session, frame } => self.forward(now, session, from, frame).await,
+            Received::Frame { session, frame } => self.forward(now, session, from, frame),
             Received::Keepalive { session } => self.note_remote(session, from),
             Received::Control { session, payload } => {
                 self.note_remote(session, from);
@@ -52,33 +40,27 @@ impl Node {
             Received::Accepted { reply_len, .. } => {
                 // The port comes with `EndpointEvent::Confirmed`.
                 self.counters.handshakes_accepted += 1;
-                send(
-                    &mut self.udp,
-                    &mut self.counters,
-                    &self.reply[..reply_len],
-                    from,
-                )
-                .await;
+                send(&mut self.out, &self.reply[..reply_len], from);
             }
             Received::Established { session } => {
                 self.counters.handshakes_completed += 1;
                 self.on_established(now, session, from);
             }
             Received::Reply { len } => {
-                send(&mut self.udp, &mut self.counters, &self.reply[..len], from).await;
+                send(&mut self.out, &self.reply[..len], from);
             }
             Received::Revoked { chain, key_id } => {
                 tracing::warn!(%chain, key = %key_id, %from, "a node says our key is revoked");
             }
             Received::Dropped(_) => {}
         }
-        self.drain_endpoint_events(now).await;
+        self.drain_endpoint_events(now);
     }
 
     /// Switches one opened frame, sends a sealed copy to every egress
     /// port's session, and shows it to the ethereal services (snooping, and
     /// the gateway or DHCP port when it reached them).
-    pub(crate) async fn forward(
+    pub(crate) fn forward(
         &mut self,
         now: Instant,
         session: SessionId,
@@ -101,8 +83,7 @@ impl Node {
                 network.set_remote(port, from);
             }
         }
-        self.switch_frame(now, network_id, port, is_client, frame)
-            .await;
+        self.switch_frame(now, network_id, port, is_client, frame);
     }
 
     /// Switches a frame that came in on `port` of `network_id` (a client's
@@ -110,7 +91,7 @@ impl Node {
     /// every egress port by what is behind it, and shows it to the
     /// ethereal services (snooping, and the gateway or DHCP port when it
     /// reached them).
-    pub(crate) async fn switch_frame(
+    pub(crate) fn switch_frame(
         &mut self,
         now: Instant,
         network_id: vswitch::key::ChainId,
@@ -122,20 +103,19 @@ impl Node {
             return;
         }
         self.counters.frames_received += 1;
-        let Some(reached) = self.switch_from(now, network_id, port, frame).await else {
+        let Some(reached) = self.switch_from(now, network_id, port, frame) else {
             return;
         };
-        self.drain_switch_events(network_id, now).await;
+        self.drain_switch_events(network_id, now);
         let asker = is_client.then_some(port);
-        self.serve_ethereal(now, network_id, asker, frame, reached)
-            .await;
+        self.serve_ethereal(now, network_id, asker, frame, reached);
     }
 
     /// Switches `frame` in `network_id` with `ingress` as its ingress port
     /// and delivers a copy to every egress port by what is behind it;
     /// returns which service ports it reached (`None`: no such network,
     /// or the switch dropped it, counted under its reason).
-    pub(crate) async fn switch_from(
+    pub(crate) fn switch_from(
         &mut self,
         now: Instant,
         network_id: vswitch::key::ChainId,
@@ -155,13 +135,12 @@ impl Node {
                     deliver(
                         &mut self.ws,
                         &mut self.endpoint,
-                        &mut self.udp,
+                        &mut self.out,
                         &mut self.counters,
                         now,
                         local,
                         frame,
-                    )
-                    .await;
+                    );
                 }
                 None => {}
             }
@@ -184,8 +163,9 @@ impl Node {
 
     /// Seals `payload` as a packet of `kind` for `session` and sends it to
     /// the session's remote address.
-    pub(crate) async fn send_payload(
+    pub(crate) fn send_payload(
         &mut self,
+        now: Instant,
         session: SessionId,
         kind: PacketKind,
         payload: &[u8],
@@ -195,15 +175,15 @@ impl Node {
         };
         match self
             .endpoint
-            .seal(Instant::now(), session, kind, payload, &mut self.tx[..])
+            .seal(now, session, kind, payload, &mut self.tx[..])
         {
-            Ok(len) => send(&mut self.udp, &mut self.counters, &self.tx[..len], remote).await,
+            Ok(len) => send(&mut self.out, &self.tx[..len], remote),
             Err(err) => tracing::debug!(%session, %err, "sealing {kind:?} failed"),
         }
     }
 
-    pub(crate) async fn send_leave(&mut self, session: SessionId) {
-        self.send_payload(session, PacketKind::Leave, &[]).await;
+    pub(crate) fn send_leave(&mut self, now: Instant, session: SessionId) {
+        self.send_payload(now, session, PacketKind::Leave, &[]);
     }
 
     /// Where a session's packets go: the port's address for attached

@@ -43,24 +43,24 @@ pub(crate) fn local_client_mac(
 impl Node {
     /// Sends the frames the translators and the DNS forwarder produced,
     /// switched from the gateway port to their clients.
-    pub(crate) async fn flush_nat(&mut self, now: Instant) {
+    pub(crate) fn flush_nat(&mut self, now: Instant) {
         let frames = self.nat.take_frames();
         if frames.is_empty() {
             return self.nat.recycle(frames);
         }
         for (network, frame) in &frames {
-            self.originate(now, *network, frame).await;
+            self.originate(now, *network, frame);
         }
         self.nat.recycle(frames);
     }
 
     /// A socket task's report (and what else is queued, up to a bound).
-    pub(crate) async fn on_nat_event(&mut self, now: Instant, first: IoEvent) {
+    pub(crate) fn on_nat_event(&mut self, now: Instant, first: IoEvent) {
         let mut next = Some(first);
         let mut handled = 0;
         while let Some(event) = next.take() {
             if let IoEvent::Host { service, message } = event {
-                self.on_host_message(now, service, message).await;
+                self.on_host_message(now, service, message);
                 handled += 1;
                 if handled < 64 {
                     next = self.nat.try_recv();
@@ -76,15 +76,15 @@ impl Node {
                 next = self.nat.try_recv();
             }
         }
-        self.flush_nat(now).await;
+        self.flush_nat(now);
     }
 
     /// The translators', DNS and host-address timers; published ports.
-    pub(crate) async fn on_nat_timer(&mut self, now: Instant) {
+    pub(crate) fn on_nat_timer(&mut self, now: Instant) {
         if self.nat.handle_timeout(now) {
             self.sync_published(now);
         }
-        self.flush_nat(now).await;
+        self.flush_nat(now);
     }
 
     /// Translators for networks with a gateway here; `nat`/`nat-allow`.

@@ -17,7 +17,7 @@ use crate::state::Node;
 use crate::status::ClientStatus;
 
 impl Node {
-    pub(crate) async fn on_ws_event(&mut self, now: Instant, event: WsEvent) {
+    pub(crate) fn on_ws_event(&mut self, now: Instant, event: WsEvent) {
         match event {
             WsEvent::Attach {
                 network,
@@ -36,7 +36,7 @@ impl Node {
                 port.last_heard = now;
                 port.client.note_source(&frame);
                 let (network, port) = (port.client.network, port.client.port);
-                self.switch_frame(now, network, port, true, &frame).await;
+                self.switch_frame(now, network, port, true, &frame);
             }
             WsEvent::Closed { session } => self.detach_ws(session, "websocket closed"),
         }
