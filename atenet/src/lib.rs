@@ -21,6 +21,8 @@ pub mod bootstrap;
 pub mod chain_sync;
 pub mod clients;
 pub mod config;
+#[cfg(test)]
+mod core_tests;
 mod edge;
 mod egress;
 mod ethereal;

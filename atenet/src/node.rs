@@ -8,7 +8,6 @@
 //! turned true (mini-redis style); the node then tells every session
 //! "leave", writes `NodeLeft` and returns.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -21,20 +20,17 @@ use rand::{RngCore, SeedableRng};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use vswitch::endpoint::{Endpoint, EndpointConfig};
 use vswitch::key::AccessKey;
 use vswitch::wire::SessionId;
 
 use crate::config::Config;
 use crate::edge::Edge;
-use crate::gateway_host::{GatewayHosts, GatewayService};
-use crate::host_sockets::HostSockets;
-use crate::peers::{NodeId, Peers};
+use crate::gateway_host::GatewayService;
+use crate::peers::NodeId;
 use crate::services::dns::DnsService;
 use crate::services::lease_store::{self, AppendStats, ChainLeases};
-use crate::services::Services;
-use crate::state::{unix_ms, Attached, Node, PACKET_BUF};
-use crate::status::{self, Counters, NodeHandle, StatusSocket};
+use crate::state::{unix_ms, Attached, CoreParts, Node};
+use crate::status::{self, NodeHandle, StatusSocket};
 use crate::{bootstrap, chain_sync, metrics};
 
 /// Pending snapshot requests (status readers, scrapes) before they wait.
@@ -199,36 +195,21 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // The services on every gateway address (the port map is in
     // `gateway_host`): one line each.
     let gateway_services: Vec<Box<dyn GatewayService>> = vec![Box::new(DnsService::new(dns))];
-    let gateway_hosts = GatewayHosts::new(gateway_services, rng.next_u64());
-    let nat = crate::nat::NatService::new(config.nat_idle, Instant::now());
-    let node = Node {
-        host_sockets: HostSockets::new(nat.sender()),
-        nat,
-        ws,
-        id,
-        listen: local_addr,
-        advertise,
-        started: Instant::now(),
-        started_ms: unix_ms(),
-        out: crate::outbox::Outbox::default(),
-        data_path: crate::report::data_path(&socket),
-        endpoint: Endpoint::new(EndpointConfig::default()),
-        rng,
-        networks: HashMap::new(),
-        keys: HashSet::new(),
-        sessions: HashMap::new(),
-        peers: Peers::default(),
-        counters: Counters::default(),
-        egress: Vec::with_capacity(64),
-        tx: Box::new([0; PACKET_BUF]),
-        reply: Box::new([0; PACKET_BUF]),
-        last_mac_sweep: Instant::now(),
-        services: Services::new(
+    let node = Node::new(
+        CoreParts {
             id,
-            ChainLeases::new(appends_tx, append_stats),
-            gateway_hosts,
-        ),
-    };
+            listen: local_addr,
+            advertise,
+            rng,
+            gateway_services,
+            leases: ChainLeases::new(appends_tx, append_stats),
+            ws,
+            nat_idle: config.nat_idle,
+            data_path: crate::report::data_path(&socket),
+            started_ms: unix_ms(),
+        },
+        Instant::now(),
+    );
     let task = tokio::spawn(async move {
         let mut edge = Edge { node, udp: socket };
         edge.run(state_rx, query_rx, shutdown_rx).await;

@@ -75,7 +75,71 @@ pub(crate) struct Node {
     pub(crate) host_sockets: crate::host_sockets::HostSockets,
 }
 
+/// What a node core is made of that its edge chooses: identity and
+/// addresses, the RNG (seeded by the caller: a simulation passes a fixed
+/// seed), the gateway services (the one registration line is in
+/// `node.rs`), where lease events go, the websocket ports.
+pub(crate) struct CoreParts {
+    pub(crate) id: NodeId,
+    pub(crate) listen: SocketAddr,
+    pub(crate) advertise: SocketAddr,
+    pub(crate) rng: StdRng,
+    pub(crate) gateway_services: Vec<Box<dyn crate::gateway_host::GatewayService>>,
+    pub(crate) leases: crate::services::lease_store::ChainLeases,
+    pub(crate) ws: crate::wss::ports::WsPorts,
+    pub(crate) nat_idle: Option<std::time::Duration>,
+    pub(crate) data_path: String,
+    pub(crate) started_ms: u64,
+}
+
 impl Node {
+    /// A node core at `now` with no session, network or socket: datagrams,
+    /// chain states and timers come in through its handlers, datagrams go
+    /// out through `out`.
+    pub(crate) fn new(parts: CoreParts, now: Instant) -> Node {
+        let CoreParts {
+            id,
+            listen,
+            advertise,
+            mut rng,
+            gateway_services,
+            leases,
+            ws,
+            nat_idle,
+            data_path,
+            started_ms,
+        } = parts;
+        let gateway_hosts = crate::gateway_host::GatewayHosts::new(
+            gateway_services,
+            rand::RngCore::next_u64(&mut rng),
+        );
+        let nat = crate::nat::NatService::new(nat_idle, now);
+        Node {
+            host_sockets: crate::host_sockets::HostSockets::new(nat.sender()),
+            nat,
+            ws,
+            id,
+            listen,
+            advertise,
+            started: now,
+            started_ms,
+            out: crate::outbox::Outbox::default(),
+            data_path,
+            endpoint: Endpoint::new(vswitch::endpoint::EndpointConfig::default()),
+            rng,
+            networks: HashMap::new(),
+            keys: HashSet::new(),
+            sessions: HashMap::new(),
+            peers: Peers::default(),
+            counters: Counters::default(),
+            egress: Vec::with_capacity(64),
+            tx: Box::new([0; PACKET_BUF]),
+            reply: Box::new([0; PACKET_BUF]),
+            last_mac_sweep: now,
+            services: Services::new(id, leases, gateway_hosts),
+        }
+    }
+
     /// Wall time at `now`, in Unix milliseconds (see `started_ms`).
     pub(crate) fn unix_ms_at(&self, now: Instant) -> u64 {
         let since = now.saturating_duration_since(self.started).as_millis();

@@ -576,6 +576,12 @@ async fn a_thousand_websocket_clients_get_a_broadcast_in_little_memory() {
     let hello = frame(BROADCAST, mac(1), 1, 100);
     udp.send(PacketKind::Frame, &hello).await;
     assert_eq!(next_line().await, format!("received {CLIENTS}"));
+    // A connection task counts its frame once the write returned, which
+    // can be after the client read it: wait for the count, then check it.
+    wait_for(&node, "every frame counted out", |s| {
+        ws_count(s, "frames_out") >= CLIENTS as u64
+    })
+    .await;
     let status = node.handle.snapshot().await.unwrap();
     assert_eq!(ws_count(&status, "queue_full"), 0);
     assert_eq!(ws_count(&status, "frames_out"), CLIENTS as u64);
