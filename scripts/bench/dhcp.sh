@@ -215,8 +215,15 @@ run_atenet() {
   RES[atenet_p50]=$(sed -n 's/.* p50_ms=\([^ ]*\).*/\1/p' <<<"$line")
   RES[atenet_p99]=$(sed -n 's/.* p99_ms=\([^ ]*\).*/\1/p' <<<"$line")
   RES[atenet_leased]=$(sed -n 's/.* leased=\([^ ]*\).*/\1/p' <<<"$line")
-  RES[atenet_metrics]=$(nsx n curl -sf http://127.0.0.1:9370/metrics 2>/dev/null | grep -E '^atenet_(dhcp|chain|drops)' | head -40)
-  RES[atenet_cpu]=$(ps -o cputime=,rss= -p "$(nsx n sh -c 'ip netns pids '"$(nsn n)"'' 2>/dev/null | head -1)" 2>/dev/null)
+  local pid ticks
+  # shellcheck disable=SC2016
+  RES[atenet_rcvbuf]="node $(nsx n awk '/^Udp:/ && ++k == 2 {print $6}' /proc/net/snmp), load $(nsx l awk '/^Udp:/ && ++k == 2 {print $6}' /proc/net/snmp)"
+  pid=$(timeout 5 ip netns pids "$(nsn n)" | head -1)
+  ticks=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$pid/stat" 2>/dev/null)
+  RES[atenet_cpu]=$(awk -v t="${ticks:-0}" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/h}')
+  RES[atenet_metrics]=$(nsx n curl -sf http://127.0.0.1:9370/metrics 2>/dev/null |
+    grep -E '^atenet_(chain_appends_total|dhcp_events_total|dhcp_dropped_total|frames_forwarded_total|packets_sent_total|packets_received_total|send_calls_total|leases)' |
+    awk '$2 != 0' | tr '\n' ';' | sed 's/;$//; s/;/; /g')
 }
 
 # ---------- kea ----------
@@ -278,6 +285,7 @@ for w in $ONLY; do "run_$w"; done
   if [[ " $ONLY " == *" atenet "* ]]; then
     echo "- atenet: dhcp-load, $CLIENTS distinct clients (own MAC and vswitch session each: handshake, keepalives), $CONCURRENCY exchanges in flight, one DORA each; file store (fdatasync per append)"
     echo "  - ${RES[atenet_line]}"
+    echo "  - node CPU (user+sys, whole life: setup and DHCP): ${RES[atenet_cpu]:-?} s; UDP receive-buffer drops (RcvbufErrors) ${RES[atenet_rcvbuf]:-?}; metrics: ${RES[atenet_metrics]:-?}"
   fi
   if [[ " $ONLY " == *" kea "* ]]; then
     echo "- kea: perfdhcp -R $KEA_CLIENTS (distinct chaddrs from one MAC, as a relay) -p $KEA_T at offered rates -r $KEA_RATES against kea-dhcp4 $(kea-dhcp4 -v 2>/dev/null) (memfile, lease file persisted); best rate with <= 1 % unanswered:"

@@ -450,6 +450,24 @@ enum Got {
     Dhcp(SessionId, dhcp_msg::Reply),
 }
 
+/// Kernel buffers asked for, as tok's sockets (udpio) ask: the floods of
+/// other clients' broadcasts arrive on the same socket as our replies.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind(addr: SocketAddr) -> Result<UdpSocket> {
+    let s = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // best effort, as udpio: a smaller buffer only drops more under load
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(s.into())?)
+}
+
 fn client_mac(i: usize) -> [u8; 6] {
     let b = (i as u32).to_be_bytes();
     [0x02, 0xb1, b[0], b[1], b[2], b[3]]
@@ -507,8 +525,7 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
     let setup_start = Instant::now();
     let mut tasks = Vec::with_capacity(s);
     for (w, &src) in args.sources.iter().enumerate() {
-        let sock = UdpSocket::bind(SocketAddr::new(IpAddr::V4(src), 0))
-            .await
+        let sock = bind(SocketAddr::new(IpAddr::V4(src), 0))
             .with_context(|| format!("binding a UDP socket on {src}"))?;
         let mut clients = Vec::new();
         let mut handshakes = VecDeque::new();
