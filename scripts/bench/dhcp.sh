@@ -33,9 +33,9 @@
 # default route or a link to the host: nothing leaves them. Every step runs
 # under `timeout`; a trap removes namespaces and processes on every exit.
 #
-# Env: CLIENTS=2000 CONCURRENCY=256 HS_RATE=100 (handshakes/s; the node answers
+# Env: CLIENTS=1000 CONCURRENCY=256 HS_RATE=100 (handshakes/s; the node answers
 #      128/s) TIMEOUT=60 (s, DHCP phase of dhcp-load), KEA_CLIENTS=$CLIENTS,
-#      KEA_RATES="500 1000 2000 4000 8000" (perfdhcp -r sweep), KEA_T=5,
+#      KEA_RATES="500 1000 2000 4000 8000 16000" (perfdhcp -r sweep), KEA_T=5,
 #      ONLY="atenet kea", INSTALL=1 (apt-get install missing Debian packages),
 #      ATENET_BIN/TOK_BIN/LOAD_BIN (default: cargo build --release),
 #      KEEP_LOGS=DIR, OUT=FILE (also write the report there).
@@ -46,12 +46,12 @@ export LC_ALL=C
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 FAMILY=atdh
 P=$FAMILY-$$
-CLIENTS=${CLIENTS:-2000}
+CLIENTS=${CLIENTS:-1000}
 CONCURRENCY=${CONCURRENCY:-256}
 HS_RATE=${HS_RATE:-100}
 TIMEOUT=${TIMEOUT:-60}
 KEA_CLIENTS=${KEA_CLIENTS:-$CLIENTS}
-KEA_RATES=${KEA_RATES:-500 1000 2000 4000 8000}
+KEA_RATES=${KEA_RATES:-500 1000 2000 4000 8000 16000}
 KEA_T=${KEA_T:-5}
 ONLY=${ONLY:-atenet kea}
 INSTALL=${INSTALL:-1}
@@ -221,8 +221,9 @@ run_atenet() {
   pid=$(timeout 5 ip netns pids "$(nsn n)" | head -1)
   ticks=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$pid/stat" 2>/dev/null)
   RES[atenet_cpu]=$(awk -v t="${ticks:-0}" -v h="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/h}')
-  RES[atenet_metrics]=$(nsx n curl -sf http://127.0.0.1:9370/metrics 2>/dev/null |
-    grep -E '^atenet_(chain_appends_total|dhcp_events_total|dhcp_dropped_total|frames_forwarded_total|packets_sent_total|packets_received_total|send_calls_total|leases)' |
+  nsx n curl -sf http://127.0.0.1:9370/metrics >"$WORK/metrics.txt" 2>/dev/null
+  RES[atenet_metrics]=$(cat "$WORK/metrics.txt" |
+    grep -E '^atenet_(chain_appends_total|dhcp_events_total|dhcp_dropped_total|frames_forwarded_total|packets_sent_total|packets_received_total|send_calls_total|leases|service_frames_unsent_total|send_errors_total|frames_dropped_total)' |
     awk '$2 != 0' | tr '\n' ';' | sed 's/;$//; s/;/; /g')
 }
 

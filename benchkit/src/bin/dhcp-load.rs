@@ -122,6 +122,10 @@ struct Tally {
     dropped_packets: u64,
     send_errors: u64,
     frames_in: u64,
+    /// Frames that were DHCP replies (to any client of the session's MAC or not).
+    replies_in: u64,
+    /// Replies whose xid or chaddr was not the session's current exchange.
+    replies_stale: u64,
 }
 
 struct Worker {
@@ -236,7 +240,10 @@ impl Worker {
             Received::Frame { session, frame } => {
                 self.tally.frames_in += 1;
                 match dhcp_msg::parse_reply_frame(frame) {
-                    Some(r) => Got::Dhcp(session, r),
+                    Some(r) => {
+                        self.tally.replies_in += 1;
+                        Got::Dhcp(session, r)
+                    }
                     None => Got::Nothing,
                 }
             }
@@ -309,6 +316,7 @@ impl Worker {
         };
         let c = &mut self.clients[i];
         if r.xid != c.xid || r.chaddr != c.mac {
+            self.tally.replies_stale += 1;
             return; // not ours (or a stale transaction)
         }
         match (c.state, r.kind) {
@@ -601,6 +609,8 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
         all.dropped_packets += t.dropped_packets;
         all.send_errors += t.send_errors;
         all.frames_in += t.frames_in;
+        all.replies_in += t.replies_in;
+        all.replies_stale += t.replies_stale;
     }
     all.latencies.sort_unstable();
     let leased = all.latencies.len();
@@ -618,7 +628,7 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
     println!(
         "dhcp-load clients={} sessions={sessions} leased={leased} unfinished={} concurrency={} sources={s} \
          setup_s={:.2} run_s={:.3} leases_per_s={rate:.1} p50_ms={} p99_ms={} max_ms={} \
-         retransmits={} naks={} lost_sessions={} handshake_retries={} frames_in={} dropped_packets={} send_errors={}",
+         retransmits={} naks={} lost_sessions={} handshake_retries={} frames_in={} replies_in={} replies_stale={} dropped_packets={} send_errors={}",
         args.clients,
         args.clients - leased,
         args.concurrency,
@@ -632,6 +642,8 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
         all.lost_sessions,
         all.handshake_retries,
         all.frames_in,
+        all.replies_in,
+        all.replies_stale,
         all.dropped_packets,
         all.send_errors,
     );
