@@ -294,7 +294,7 @@ for w in $ONLY; do "run_$w"; done
     printf '%s' "${RES[kea_sweep]}"
   fi
   if [ -n "${RES[atenet_rate]:-}" ] && [ -n "${RES[kea_rate]:-}" ]; then
-    echo "- ratio atenet/kea leases/s: $(awk -v a="${RES[atenet_rate]}" -v k="${RES[kea_rate]}" 'BEGIN{ if (k + 0 > 0) printf "%.2f", a/k; else print "n/a" }')"
+    echo "- ratio atenet/kea leases/s: $(awk -v a="${RES[atenet_rate]}" -v k="${RES[kea_rate]}" 'BEGIN{ if (k + 0 > 0) printf "%.3f", a/k; else print "n/a" }')"
   fi
 } | tee "$WORK/report.md"
 [ -n "$OUT" ] && cp "$WORK/report.md" "$OUT"

@@ -109,11 +109,16 @@ struct Client {
     t0: Option<Instant>,
     /// Last DISCOVER/REQUEST sent.
     sent_at: Instant,
+    /// The OFFER of the exchange came (the first REQUEST left then).
+    t_offer: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// First DISCOVER -> OFFER (DO) and first REQUEST -> ACK (RA).
+    do_latencies: Vec<Duration>,
+    ra_latencies: Vec<Duration>,
     last_ack: Option<Instant>,
     retransmits: u64,
     naks: u64,
@@ -322,6 +327,7 @@ impl Worker {
         match (c.state, r.kind) {
             (State::Discovering, MessageType::Offer) => {
                 let Some(server) = r.server else { return };
+                c.t_offer = Some(now);
                 c.state = State::Requesting {
                     addr: r.yiaddr,
                     server,
@@ -331,7 +337,10 @@ impl Worker {
             (State::Requesting { addr, .. }, MessageType::Ack) if r.yiaddr == addr => {
                 c.state = State::Bound;
                 let t0 = c.t0.unwrap_or(now);
+                let t_offer = c.t_offer.unwrap_or(t0);
                 self.tally.latencies.push(now - t0);
+                self.tally.do_latencies.push(t_offer - t0);
+                self.tally.ra_latencies.push(now - t_offer);
                 self.tally.last_ack = Some(now);
                 self.in_flight.retain(|&j| j != i);
             }
@@ -549,6 +558,7 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
                 xid: 0,
                 t0: None,
                 sent_at: setup_start,
+                t_offer: None,
             });
         }
         let cap = args.concurrency / s + usize::from(w < args.concurrency % s);
@@ -601,6 +611,8 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
     let mut all = Tally::default();
     for t in tallies {
         all.latencies.extend(t.latencies);
+        all.do_latencies.extend(t.do_latencies);
+        all.ra_latencies.extend(t.ra_latencies);
         all.last_ack = all.last_ack.max(t.last_ack);
         all.retransmits += t.retransmits;
         all.naks += t.naks;
@@ -613,6 +625,8 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
         all.replies_stale += t.replies_stale;
     }
     all.latencies.sort_unstable();
+    all.do_latencies.sort_unstable();
+    all.ra_latencies.sort_unstable();
     let leased = all.latencies.len();
     let span = all.last_ack.map_or(Duration::ZERO, |t| t - start);
     let rate = if span.is_zero() {
@@ -627,7 +641,7 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
     };
     println!(
         "dhcp-load clients={} sessions={sessions} leased={leased} unfinished={} concurrency={} sources={s} \
-         setup_s={:.2} run_s={:.3} leases_per_s={rate:.1} p50_ms={} p99_ms={} max_ms={} \
+         setup_s={:.2} run_s={:.3} leases_per_s={rate:.1} p50_ms={} p99_ms={} max_ms={} do_p50_ms={} do_p99_ms={} ra_p50_ms={} ra_p99_ms={} \
          retransmits={} naks={} lost_sessions={} handshake_retries={} frames_in={} replies_in={} replies_stale={} dropped_packets={} send_errors={}",
         args.clients,
         args.clients - leased,
@@ -637,6 +651,10 @@ async fn run(args: Args, keys: Vec<AccessKey>) -> Result<()> {
         ms(percentile(&all.latencies, 50.0)),
         ms(percentile(&all.latencies, 99.0)),
         ms(all.latencies.last().copied()),
+        ms(percentile(&all.do_latencies, 50.0)),
+        ms(percentile(&all.do_latencies, 99.0)),
+        ms(percentile(&all.ra_latencies, 50.0)),
+        ms(percentile(&all.ra_latencies, 99.0)),
         all.retransmits,
         all.naks,
         all.lost_sessions,
