@@ -38,6 +38,7 @@
 #      KEA_RATES="500 1000 2000 4000 8000 16000" (perfdhcp -r sweep), KEA_T=5,
 #      ONLY="atenet kea", INSTALL=1 (apt-get install missing Debian packages),
 #      ATENET_BIN/TOK_BIN/LOAD_BIN (default: cargo build --release),
+#      NODE_LOG=warn (the node's RUST_LOG; its log is $WORK/node.log),
 #      KEEP_LOGS=DIR, OUT=FILE (also write the report there).
 # shellcheck disable=SC2317 # functions run from traps
 set -u
@@ -199,7 +200,7 @@ run_atenet() {
     line=$(timeout 30 "$TOK_BIN" key issue bench --data-dir "$d" 2>>"$WORK/tok.log") || die "tok key issue: $(tail -2 "$WORK/tok.log")"
     grep -o 'ate1[A-Za-z0-9_-]*' <<<"$line" | head -1 >>"$WORK/keys"
   done
-  bg n node env RUST_LOG=warn "$ATENET_BIN" serve --data-dir "$d" --listen "198.18.0.1:$PORT" --metrics 127.0.0.1:9370
+  bg n node env RUST_LOG=${NODE_LOG:-warn} "$ATENET_BIN" serve --data-dir "$d" --listen "198.18.0.1:$PORT" --metrics 127.0.0.1:9370
   wait_for 20 udp_listening n "$PORT" || die "atenet did not listen: $(tail -5 "$WORK/node.log")"
   sleep 1 # the first chain poll: the network's services
   log "atenet: dhcp-load, $CLIENTS clients from $sources source addresses, $CONCURRENCY in flight"
