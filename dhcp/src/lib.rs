@@ -1,9 +1,12 @@
 //! DHCPv4 server (RFC 2131, options RFC 2132) for one network on one node,
-//! Sans-IO: frames and times in, [`Action`]s out. Leases live in the chain
+//! Sans-IO: frames and times in, [`Action`]s out; and the DHCPv4 client
+//! that `tok connect --dhcp` runs ([`client`]), Sans-IO too. Leases live in the chain
 //! behind [`LeaseStore`]; an address is ACKed only once the chain shows this
 //! node's claim on it won. See `README.md`.
 //!
 //! - [`server`]: the state machine ([`Server`], [`Action`]).
+//! - [`client`]: the client state machine ([`client::Client`],
+//!   [`client::Event`]) and its frames ([`client::wire`]).
 //! - [`codec`]: Ethernet frames <-> client messages and replies (smoltcp wire).
 //! - [`options`]: option codes and values beyond smoltcp's `DhcpRepr`.
 //! - [`pool`]: choosing an address to offer.
@@ -12,6 +15,7 @@
 //! - [`config`]: [`ServerConfig`], the `lease-time` and `mtu` settings.
 //! - [`counters`]: [`Counters`] by [`DropReason`] and [`Stat`].
 
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod counters;

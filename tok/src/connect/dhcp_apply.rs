@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::args::MTU_RANGE;
-use super::dhcp_client::{Lease, INFINITE};
 use super::iproute;
+use dhcp::client::{Lease, INFINITE};
 
 /// Metric of the default route through the tap: above what distributions
 /// give their uplinks (0..=600), so an existing default route, which may be

@@ -11,14 +11,11 @@
 //! - [`offload`]: the tap's virtio-net header offloads (TSO on read,
 //!   GRO-style coalescing on write), free of I/O.
 //! - [`udp_socket`]: the UDP socket with large kernel buffers.
-//! - [`dhcp_client`]: `--dhcp`'s DHCP client (Sans-IO state machine),
-//!   [`dhcp_wire`]: its frames, [`dhcp_apply`]: the lease onto the tap
-//!   (`ip`, resolv.conf).
+//! - [`dhcp_apply`]: a `--dhcp` lease onto the tap (`ip`, resolv.conf);
+//!   the DHCP client itself is `dhcp::client` (Sans-IO).
 
 pub mod args;
 pub mod dhcp_apply;
-pub mod dhcp_client;
-pub mod dhcp_wire;
 pub mod failover;
 pub mod garp;
 pub mod iproute;

@@ -22,8 +22,6 @@ use vswitch::key::{AccessKey, KeyRole};
 use vswitch::wire::{PacketKind, SessionId, MAX_FRAME, MAX_PACKET, MIN_FRAME};
 
 use super::dhcp_apply::{Applier, Apply};
-use super::dhcp_client::DhcpClient;
-use super::dhcp_wire::{self, MAX_CLIENT_FRAME};
 use super::failover::{Failover, GaveUp, RETRY, SILENCE};
 use super::garp::{self, GARP_INTERVAL, GARP_LEN};
 use super::iproute;
@@ -31,6 +29,8 @@ use super::offload::coalesce::{CoalesceStats, Coalescer};
 use super::offload::segment::{self, Read, SegmentStats};
 use super::offload::VNET_HDR_LEN;
 use super::tap::Tap;
+use ::dhcp::client::wire::MAX_CLIENT_FRAME;
+use ::dhcp::client::Client as DhcpClient;
 
 mod dhcp;
 
@@ -365,9 +365,7 @@ impl Client {
                     self.failover.heard(now);
                     self.stats.frames_from_node += 1;
                     if let Some(client) = self.dhcp.as_mut().and_then(|d| d.client.as_mut()) {
-                        if dhcp_wire::is_reply_for(frame, self.mac) {
-                            client.handle_frame(now, frame);
-                        }
+                        client.handle_frame(now, frame);
                     }
                     // DHCP replies go to the tap too: harmless, and a
                     // client run on the tap by hand still sees them.
@@ -448,12 +446,10 @@ impl Client {
             match &mut dhcp.client {
                 Some(client) => client.kick(now),
                 None => {
-                    dhcp.client = Some(DhcpClient::new(
-                        self.mac,
-                        dhcp.hostname.clone(),
-                        now,
-                        rand::RngCore::next_u64(&mut self.rng),
-                    ));
+                    dhcp.client = Some(
+                        DhcpClient::new(self.mac, rand::RngCore::next_u64(&mut self.rng), now)
+                            .with_hostname(dhcp.hostname.clone()),
+                    );
                 }
             }
             self.on_dhcp_timer(now).await;

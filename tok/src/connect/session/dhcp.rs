@@ -9,7 +9,7 @@ use vswitch::wire::PacketKind;
 
 use super::{Client, Payload};
 use crate::connect::dhcp_apply::{self, Apply};
-use crate::connect::dhcp_client::{ClientEvent, DhcpClient, Lost};
+use ::dhcp::client::{Client as DhcpClient, Event, Lost};
 
 impl Client {
     pub(super) async fn on_dhcp_timer(&mut self, now: Instant) {
@@ -41,8 +41,9 @@ impl Client {
             .and_then(|d| d.client.as_mut())
             .and_then(DhcpClient::poll_event)
         {
+            let new = matches!(ev, Event::Bound { .. });
             let job = match ev {
-                ClientEvent::Bound { lease, new } => {
+                Event::Bound { lease } | Event::Renewed { lease } => {
                     if new {
                         eprintln!("{}", dhcp_apply::summary(&lease));
                         if !self.ipv4.contains(&lease.addr) {
@@ -52,7 +53,7 @@ impl Client {
                     }
                     Apply::Bound { lease, new }
                 }
-                ClientEvent::Lost { lease, why } => {
+                Event::Lost { lease, why } => {
                     eprintln!(
                         "lease {}/{} {}",
                         lease.addr,

@@ -1,6 +1,12 @@
-//! The DHCPv4 client of `tok connect --dhcp`, Sans-IO: frames and a `now`
-//! in, frames to send and lease events out. No sockets, no clock, no
-//! randomness from outside the seed it is given.
+//! The DHCPv4 client (of `tok connect --dhcp`), Sans-IO: whole Ethernet
+//! frames and a `now` in, frames to send and lease [`Event`]s out. No
+//! sockets, no clock, no randomness but the seed it is given, so a test or a
+//! simulation replays it exactly.
+//!
+//! **Drain rule** (quinn-proto style): after [`Client::new`] and every
+//! `handle_*`, `kick` or `release`, call [`Client::poll_transmit`] and
+//! [`Client::poll_event`] until `None`, then sleep until
+//! [`Client::poll_timeout`].
 //!
 //! States (RFC 2131 4.4, figure 5): INIT -> SELECTING (DISCOVER sent) ->
 //! REQUESTING (REQUEST for the first OFFER) -> BOUND (ACK) -> RENEWING at T1
@@ -21,7 +27,9 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::dhcp_wire::{self, ClientKind, ClientMessage, ServerKind, ServerMessage, BROADCAST_MAC};
+pub mod wire;
+
+use self::wire::{ClientKind, ClientMessage, ServerKind, ServerMessage, BROADCAST_MAC};
 
 /// First retransmission wait (RFC 2131 4.1).
 pub const FIRST_RETRANSMIT: Duration = Duration::from_secs(4);
@@ -69,12 +77,25 @@ pub enum Lost {
 
 /// What the caller acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientEvent {
-    /// An ACK: configure `lease`. `new` is false for a renewal that changed
-    /// nothing but the lease's end (refresh the address lifetimes only).
-    Bound { lease: Lease, new: bool },
+pub enum Event {
+    /// An ACK with a new lease, or a renewal that changed more than the
+    /// lease's end: configure everything in `lease`.
+    Bound { lease: Lease },
+    /// An ACK that changed nothing but the lease's end: refresh the
+    /// address lifetimes only (so that the kernel drops the address when
+    /// the lease ends if we die).
+    Renewed { lease: Lease },
     /// Stop using the address.
     Lost { lease: Lease, why: Lost },
+}
+
+impl Event {
+    /// The lease the event is about.
+    pub fn lease(&self) -> &Lease {
+        match self {
+            Event::Bound { lease } | Event::Renewed { lease } | Event::Lost { lease, .. } => lease,
+        }
+    }
 }
 
 /// The client's state (RFC 2131 figure 5), for logs and tests.
@@ -90,7 +111,7 @@ pub enum Phase {
     Stopped,
 }
 
-/// A message waiting to be built into a frame by [`DhcpClient::poll_transmit`].
+/// A message waiting to be built into a frame by [`Client::poll_transmit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tx {
     kind: ClientKind,
@@ -121,7 +142,7 @@ struct Offer {
 
 /// One DHCP client for one MAC.
 #[derive(Debug)]
-pub struct DhcpClient {
+pub struct Client {
     mac: [u8; 6],
     hostname: Option<String>,
     phase: Phase,
@@ -139,16 +160,17 @@ pub struct DhcpClient {
     last_addr: Option<Ipv4Addr>,
     rng: u64,
     tx: VecDeque<Tx>,
-    events: VecDeque<ClientEvent>,
+    events: VecDeque<Event>,
 }
 
-impl DhcpClient {
+impl Client {
     /// A client in INIT whose first DISCOVER is due at `now`. `seed` feeds
-    /// transaction ids and jitter (any value; 0 is replaced).
-    pub fn new(mac: [u8; 6], hostname: Option<String>, now: Instant, seed: u64) -> DhcpClient {
-        DhcpClient {
+    /// transaction ids and jitter (any value; 0 is replaced): the caller
+    /// draws it from its RNG, the client never reaches for one.
+    pub fn new(mac: [u8; 6], seed: u64, now: Instant) -> Client {
+        Client {
             mac,
-            hostname: hostname.filter(|h| !h.is_empty()),
+            hostname: None,
             phase: Phase::Init,
             xid: 0,
             started: now,
@@ -164,13 +186,24 @@ impl DhcpClient {
         }
     }
 
-    #[cfg(test)]
+    /// Sends `hostname` as option 12 (cut to [`wire::MAX_HOSTNAME`] bytes;
+    /// empty means none).
+    #[must_use]
+    pub fn with_hostname(mut self, hostname: Option<String>) -> Client {
+        self.hostname = hostname.filter(|h| !h.is_empty());
+        self
+    }
+
+    /// The MAC the client speaks for.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
     pub fn phase(&self) -> Phase {
         self.phase
     }
 
     /// The lease in use (BOUND, RENEWING, REBINDING).
-    #[cfg(test)]
     pub fn lease(&self) -> Option<&Lease> {
         self.binding.as_ref().map(|b| &b.lease)
     }
@@ -181,15 +214,15 @@ impl DhcpClient {
     }
 
     /// The next event, until `None`. Drain after every call that takes `now`.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+    pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// Writes the next frame to send into `out` (at least
-    /// [`dhcp_wire::MAX_CLIENT_FRAME`] bytes); `None` when nothing is queued.
+    /// [`wire::MAX_CLIENT_FRAME`] bytes); `None` when nothing is queued.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<usize> {
         let tx = self.tx.pop_front()?;
-        Some(dhcp_wire::build(
+        Some(wire::build(
             &ClientMessage {
                 kind: tx.kind,
                 xid: tx.xid,
@@ -272,10 +305,15 @@ impl DhcpClient {
         }
     }
 
-    /// A frame from the node that [`dhcp_wire::is_reply_for`] accepted.
-    /// Returns whether it answered our current exchange.
+    /// Any Ethernet frame (any bytes: never panics). Frames that are not a
+    /// DHCP reply to us are ignored cheaply (header bytes only, see
+    /// [`wire::is_reply_for`]), so the caller may pass every frame it
+    /// receives. Returns whether it answered our current exchange.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> bool {
-        match dhcp_wire::parse_reply(frame) {
+        if !wire::is_reply_for(frame, self.mac) {
+            return false;
+        }
+        match wire::parse_reply(frame) {
             Ok(msg) => self.handle_reply(now, &msg),
             Err(e) => {
                 tracing::trace!(error = ?e, "frame to port 68 is not a DHCP reply");
@@ -358,7 +396,7 @@ impl DhcpClient {
 
     fn lose(&mut self, why: Lost, next: Instant) {
         if let Some(b) = self.binding.take() {
-            self.events.push_back(ClientEvent::Lost {
+            self.events.push_back(Event::Lost {
                 lease: b.lease,
                 why,
             });
@@ -408,7 +446,7 @@ impl DhcpClient {
         };
         let new = match self.binding.take() {
             Some(old) if old.lease.addr != lease.addr || old.lease.prefix != lease.prefix => {
-                self.events.push_back(ClientEvent::Lost {
+                self.events.push_back(Event::Lost {
                     lease: old.lease,
                     why: Lost::Replaced,
                 });
@@ -421,9 +459,14 @@ impl DhcpClient {
             }
             None => true,
         };
-        self.events.push_back(ClientEvent::Bound {
-            lease: lease.clone(),
-            new,
+        self.events.push_back(if new {
+            Event::Bound {
+                lease: lease.clone(),
+            }
+        } else {
+            Event::Renewed {
+                lease: lease.clone(),
+            }
         });
         self.last_addr = Some(lease.addr);
         self.binding = Some(Binding {

@@ -1,4 +1,4 @@
-//! DHCP messages of `tok connect --dhcp` on the wire: the client's frames
+//! The DHCP client's messages on the wire: the client's frames
 //! (Ethernet/IPv4/UDP 68 -> 67 around a DHCP message, built with
 //! `smoltcp::wire::DhcpRepr`) and the server's replies parsed back.
 //!
@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use dhcp::codec::{emit_frame, Path};
+use crate::codec::{emit_frame, Path};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr, EthernetAddress, EthernetFrame,
@@ -335,7 +335,7 @@ pub(crate) mod tests {
             dst_port: DHCP_CLIENT_PORT,
         };
         let dhcp_len = repr.buffer_len();
-        let mut frame = vec![0u8; dhcp::codec::frame_len(dhcp_len)];
+        let mut frame = vec![0u8; crate::codec::frame_len(dhcp_len)];
         emit_frame(&mut frame, &path, &repr, dhcp_len);
         frame
     }
@@ -430,7 +430,7 @@ pub(crate) mod tests {
         assert!(!is_reply_for(&buf[..n], MAC));
 
         // The node's DHCP server understands it, client id 0x01 ‖ MAC included.
-        let msg = dhcp::codec::parse_frame(&buf[..n]).unwrap();
+        let msg = crate::codec::parse_frame(&buf[..n]).unwrap();
         assert_eq!(
             msg.client_id.as_deref(),
             Some(&[1, 2, 0x11, 0x22, 0x33, 0x44, 0x55][..])
@@ -471,8 +471,8 @@ pub(crate) mod tests {
 
     #[test]
     fn the_nodes_server_replies_parse() {
-        let reply = dhcp::codec::Reply {
-            kind: dhcp::codec::ReplyKind::Offer,
+        let reply = crate::codec::Reply {
+            kind: crate::codec::ReplyKind::Offer,
             transaction_id: 9,
             broadcast: false,
             chaddr: MAC,
@@ -486,7 +486,7 @@ pub(crate) mod tests {
             hostname: None,
             message: None,
         };
-        let frame = dhcp::codec::emit_reply(&reply, SERVER_MAC);
+        let frame = crate::codec::emit_reply(&reply, SERVER_MAC);
         assert!(is_reply_for(&frame, MAC));
         let m = parse_reply(&frame).unwrap();
         assert_eq!(m.kind, ServerKind::Offer);

@@ -3,9 +3,9 @@
 
 use smoltcp::wire::DhcpMessageType;
 
+use super::wire::tests::{parse_sent, server_frame, Canned, Sent, MAC, SERVER_MAC};
+use super::wire::MAX_CLIENT_FRAME;
 use super::*;
-use crate::connect::dhcp_wire::tests::{parse_sent, server_frame, Canned, Sent, MAC, SERVER_MAC};
-use crate::connect::dhcp_wire::MAX_CLIENT_FRAME;
 
 const ADDR: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 50);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 1, 2, 1);
@@ -16,7 +16,7 @@ fn secs(s: f64) -> Duration {
 
 struct Rig {
     t0: Instant,
-    client: DhcpClient,
+    client: Client,
 }
 
 impl Rig {
@@ -24,7 +24,7 @@ impl Rig {
         let t0 = Instant::now();
         Rig {
             t0,
-            client: DhcpClient::new(MAC, Some("laptop".into()), t0, 42),
+            client: Client::new(MAC, 42, t0).with_hostname(Some("laptop".into())),
         }
     }
 
@@ -65,7 +65,7 @@ impl Rig {
         self.client.handle_frame(now, &server_frame(c))
     }
 
-    fn events(&mut self) -> Vec<ClientEvent> {
+    fn events(&mut self) -> Vec<Event> {
         std::iter::from_fn(|| self.client.poll_event()).collect()
     }
 
@@ -154,9 +154,8 @@ fn full_dora() {
     };
     assert_eq!(
         rig.events(),
-        vec![ClientEvent::Bound {
-            lease: lease.clone(),
-            new: true
+        vec![Event::Bound {
+            lease: lease.clone()
         }]
     );
     assert_eq!(rig.client.lease(), Some(&lease));
@@ -281,7 +280,7 @@ fn renewing_rebinding_expiry() {
     assert!((at - end).abs() < 1e-3);
     let events = rig.events();
     assert!(
-        matches!(&events[..], [ClientEvent::Lost { lease, why: Lost::Expired }] if lease.addr == ADDR),
+        matches!(&events[..], [Event::Lost { lease, why: Lost::Expired }] if lease.addr == ADDR),
         "{events:?}"
     );
     assert_eq!(rig.client.lease(), None);
@@ -307,7 +306,7 @@ fn renewal_ack_extends_and_nak_ends() {
     assert_eq!(rig.client.phase(), Phase::Bound);
     let events = rig.events();
     assert!(
-        matches!(&events[..], [ClientEvent::Bound { new: false, .. }]),
+        matches!(&events[..], [Event::Renewed { .. }]),
         "a renewal is not a new lease: {events:?}"
     );
     // New T1 counts from the renewal REQUEST.
@@ -320,10 +319,7 @@ fn renewal_ack_extends_and_nak_ends() {
     ack.lease = Some(600);
     ack.mtu = Some(1300);
     assert!(rig.reply(600.2, &ack));
-    assert!(matches!(
-        &rig.events()[..],
-        [ClientEvent::Bound { new: true, .. }]
-    ));
+    assert!(matches!(&rig.events()[..], [Event::Bound { .. }]));
 
     // A NAK to a renewal: stop using the address, start over after a pause.
     rig.tick(900.1);
@@ -331,7 +327,7 @@ fn renewal_ack_extends_and_nak_ends() {
     assert!(rig.reply(900.2, &Canned::new(DhcpMessageType::Nak, r.xid)));
     let events = rig.events();
     assert!(
-        matches!(&events[..], [ClientEvent::Lost { why: Lost::Nak, .. }]),
+        matches!(&events[..], [Event::Lost { why: Lost::Nak, .. }]),
         "{events:?}"
     );
     assert_eq!(rig.client.phase(), Phase::Init);
@@ -350,8 +346,8 @@ fn another_address_on_renewal_replaces_the_lease() {
     let events = rig.events();
     assert!(
         matches!(&events[..], [
-            ClientEvent::Lost { lease: old, why: Lost::Replaced },
-            ClientEvent::Bound { lease: new, new: true },
+            Event::Lost { lease: old, why: Lost::Replaced },
+            Event::Bound { lease: new },
         ] if old.addr == ADDR && new.addr == Ipv4Addr::new(10, 1, 2, 60)),
         "{events:?}"
     );
@@ -436,4 +432,49 @@ fn renewal_time_rules() {
     assert_eq!(prefix_of(Ipv4Addr::BROADCAST), Some(32));
     assert_eq!(prefix_of(Ipv4Addr::UNSPECIFIED), Some(0));
     assert_eq!(prefix_of(Ipv4Addr::new(255, 0, 255, 0)), None);
+}
+
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any bytes, in any state: no panic, no event, nothing sent
+        /// that the timers did not ask for.
+        #[test]
+        fn any_bytes_never_panic(frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..700), 1..8), bound in any::<bool>()) {
+            let mut rig = Rig::new();
+            if bound {
+                rig.bind(3600);
+            } else {
+                rig.tick(0.0);
+                rig.sent();
+            }
+            let before = rig.client.phase();
+            for f in &frames {
+                prop_assert!(!rig.client.handle_frame(rig.at(1.0), f));
+            }
+            prop_assert_eq!(rig.client.phase(), before);
+            prop_assert!(rig.events().is_empty());
+            prop_assert!(rig.sent().is_empty());
+        }
+
+        /// A real reply with bytes flipped or cut: no panic.
+        #[test]
+        fn mangled_replies_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..16), cut in any::<usize>()) {
+            let mut rig = Rig::new();
+            rig.tick(0.0);
+            let xid = rig.one_sent().xid;
+            let mut frame = server_frame(&Canned::new(DhcpMessageType::Offer, xid));
+            for (at, x) in flips {
+                let i = at % frame.len();
+                frame[i] ^= x;
+            }
+            frame.truncate(cut % (frame.len() + 1));
+            let _ = rig.client.handle_frame(rig.at(1.0), &frame);
+            let _ = rig.events();
+            let _ = rig.sent();
+        }
+    }
 }
